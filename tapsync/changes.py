@@ -133,6 +133,9 @@ class Plan:
     changes: tuple[Change, ...] = ()
     unmanaged: tuple[ResourceKey, ...] = ()
     warnings: tuple[PlanWarning, ...] = ()
+    #: differences that make the plan impossible as written (a sent push whose content
+    #: changed); a plan with errors is shown but never applied
+    errors: tuple[PlanWarning, ...] = ()
     costs: Mapping[str, ProviderCost] = field(default_factory=dict)
 
     @property

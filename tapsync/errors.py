@@ -12,7 +12,9 @@ responsible for redacting (``http.redact``) before building the message.
     ├── ManifestError         one or more problems in the manifests, each with file:line
     ├── NotBuiltYet           a command whose capability has not been built yet
     ├── ProviderError         a service answered with an error, or garbage
-    │   └── ApiError          …with an HTTP status and the service's own message
+    │   ├── ApiError          …with an HTTP status and the service's own message
+    │   └── UncertainWrite    a write whose outcome is unknown (timeout, reset, 5xx):
+    │                         read before retrying, never repeat it blindly
     ├── PlanRefused           safety guard, cost ceiling, sends without --allow-send
     ├── StalePlanError        a saved plan whose live objects changed since it was made
     ├── ApplyFailed           some changes failed; the others were applied
@@ -88,6 +90,10 @@ class ApiError(ProviderError):
         self.path = path
         where = f" {method} {path}" if method else ""
         super().__init__(f"{provider}{where}: HTTP {status}: {message}")
+
+
+class UncertainWrite(ProviderError):
+    """A non-idempotent write may or may not have landed; the caller must read to find out."""
 
 
 class PlanRefused(TapsyncError):
