@@ -1,0 +1,118 @@
+"""tapsync.yaml: discovery, schema, secrets, environment overrides, https enforcement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tapsync.config import check_base_url, find_config, load_config
+from tapsync.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tapsync.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_fill_every_provider(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "version: 1\n"), {})
+    assert cfg.manifests == (tmp_path / "manifests/",)
+    amp = cfg.providers["amplitude"]
+    assert amp.base_url == "https://amplitude.com"
+    assert (amp.budget.concurrent_cost, amp.budget.hourly_cost, amp.budget.reserve) == (4, 7200, 0)
+    assert amp.credential_env == {"api_key": "AMPLITUDE_API_KEY",
+                                  "secret_key": "AMPLITUDE_SECRET_KEY"}
+    assert cfg.providers["taplytics"].credential_env == {"api_token": "TAPLYTICS_API_TOKEN"}
+    assert cfg.safety.max_delete_percent == 30 and cfg.safety.prune is False
+
+
+def test_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "version: 1\nmanifests: [a/, b.yaml]\n"), {})
+    assert cfg.manifests == (tmp_path / "a/", tmp_path / "b.yaml")
+
+
+def test_literal_secret_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nproviders:\n  amplitude:\n"
+                           "    secret_key: hunter2-VERY-secret\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    message = str(info.value)
+    assert "hunter2" not in message
+    assert f"{path}:4:17: $.providers.amplitude.secret_key: looks like a literal secret" in message
+
+
+def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nproviders:\n  amplitude:\n    base_url: http://example.com\n"
+                           "  bogus: {}\nsafety:\n  colour: 3\n  max_delete_percent: lots\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    lines = str(info.value).splitlines()[1:]
+    assert f"{path}:4:15: $.providers.amplitude.base_url: 'http://example.com' must be an " \
+           "https:// URL" in "\n".join(lines)
+    assert any(line.startswith(f"{path}:5:3: $.providers: unknown key(s): bogus") for line in lines)
+    assert any(line.startswith(f"{path}:7:3: $.safety: unknown key(s): colour") for line in lines)
+    assert any(line.startswith(f"{path}:8:23: $.safety.max_delete_percent: value is not of type")
+               for line in lines)
+
+
+def test_malformed_yaml_gives_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nproviders: [\n  amplitude\n")
+    with pytest.raises(ConfigError, match=rf"{path}:4:1: malformed YAML"):
+        load_config(path, {})
+
+
+def test_base_url_env_override_and_loopback_http(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\n")
+    cfg = load_config(path, {"TAPSYNC_AMPLITUDE_BASE_URL": "http://127.0.0.1:8765/"})
+    assert cfg.providers["amplitude"].base_url == "http://127.0.0.1:8765"
+    with pytest.raises(ConfigError, match="must be an https:// URL"):
+        load_config(path, {"TAPSYNC_TAPLYTICS_BASE_URL": "http://10.0.0.5"})
+
+
+@pytest.mark.parametrize("url", ["https://amplitude.com", "http://localhost:1",
+                                 "http://127.3.4.5", "http://[::1]:80"])
+def test_allowed_urls(url: str) -> None:
+    check_base_url(url, where="x")
+
+
+@pytest.mark.parametrize("url", ["http://amplitude.com", "ftp://x", "amplitude.com",
+                                 "http://192.168.1.1", "https://"])
+def test_refused_urls(url: str) -> None:
+    with pytest.raises(ConfigError):
+        check_base_url(url, where="x")
+
+
+def test_environment_selects_provider_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, """version: 1
+providers:
+  amplitude: {budget: {hourly_cost: 5000}}
+environments:
+  prod:
+    providers:
+      amplitude:
+        api_key_env: AMPLITUDE_PROD_API_KEY
+        base_url: https://analytics.eu.amplitude.com
+        budget: {reserve: 100}
+""")
+    cfg = load_config(path, {}, "prod")
+    amp = cfg.providers["amplitude"]
+    assert amp.credential_env["api_key"] == "AMPLITUDE_PROD_API_KEY"
+    assert amp.credential_env["secret_key"] == "AMPLITUDE_SECRET_KEY"
+    assert amp.base_url == "https://analytics.eu.amplitude.com"
+    assert (amp.budget.hourly_cost, amp.budget.reserve) == (5000, 100)
+    with pytest.raises(ConfigError, match="unknown environment 'staging' \\(prod\\)"):
+        load_config(path, {}, "staging")
+
+
+def test_find_config_order(tmp_path: Path) -> None:
+    write(tmp_path, "version: 1\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("version: 1\n")
+    assert find_config(None, {}, tmp_path) == tmp_path / "tapsync.yaml"
+    assert find_config(None, {"TAPSYNC_CONFIG": str(other)}, tmp_path) == other
+    assert find_config("tapsync.yaml", {"TAPSYNC_CONFIG": str(other)}, tmp_path) \
+        == tmp_path / "tapsync.yaml"
+    with pytest.raises(ConfigError, match="no configuration at"):
+        find_config(None, {}, tmp_path / "nowhere")
