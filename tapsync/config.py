@@ -297,7 +297,8 @@ def _load_with_marks(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], 
                 kp = (*p, k)
                 out[k] = build(vn, kp)
                 key_mark = (kn.start_mark.line + 1, kn.start_mark.column + 1)
-                marks[(*p, ("key", k))] = key_mark
+                key_path = (*p, ("key", k))
+                marks[key_path] = key_mark
                 if isinstance(vn, (yaml.MappingNode, yaml.SequenceNode)):
                     # a block's own position is its key's line, not its first child's
                     marks[kp] = key_mark

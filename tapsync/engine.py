@@ -1,0 +1,183 @@
+"""Orchestration: config + credentials → providers; desired + live → plan → apply.
+
+The CLI owns the terminal and the environment; this module owns the order of operations
+so that ``plan``, ``apply``, saved plans and the post-apply convergence check all share one
+path. Credentials arrive as plain values (the CLI read them); the transport is injected so
+``--sandbox`` and the tests run the real clients against the emulator in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from tapsync.budget import Budget, Window
+from tapsync.changes import Action, KindSpec, Plan
+from tapsync.config import Config, ProviderConfig
+from tapsync.errors import ConfigError, StalePlanError
+from tapsync.executor import ApplyResult, Executor, Journal, Progress
+from tapsync.http import ApiClient, Transport, make_client
+from tapsync.model import ResourceKey, State
+from tapsync.planner import fingerprint
+from tapsync.planner import plan as compute_plan
+from tapsync.providers.amplitude import AmplitudeProvider
+from tapsync.providers.base import Provider
+
+PROVIDER_CLASSES: Mapping[str, type[Provider]] = {
+    "amplitude": AmplitudeProvider,
+}
+
+#: credentials the sandbox accepts (CONTRACT.md §6); used only with --sandbox
+SANDBOX_CREDENTIALS: Mapping[str, Mapping[str, str]] = {
+    "amplitude": {"api_key": "sandbox-api-key", "secret_key": "sandbox-secret-key"},
+    "taplytics": {"api_token": "sandbox-token"},
+    "apptimize": {"api_token": "sandbox-token"},
+    "pypestream": {"api_key": "sandbox-token"},
+}
+SANDBOX_BASE_URL = "http://sandbox.invalid"
+
+
+def all_specs() -> dict[tuple[str, str], KindSpec]:
+    return {(name, kind): spec for name, cls in PROVIDER_CLASSES.items()
+            for kind, spec in cls.SPECS.items()}
+
+
+def used_providers(desired: State, plan: Plan | None = None) -> set[str]:
+    """Only providers a manifest (or a saved plan) uses are contacted."""
+    names = desired.providers()
+    if plan is not None:
+        names |= {c.key.provider for c in plan.changes}
+    unknown = names - set(PROVIDER_CLASSES)
+    if unknown:
+        raise ConfigError(f"provider(s) {', '.join(sorted(unknown))} are declared in the "
+                          "manifests but not supported yet by this version of tapsync")
+    return names
+
+
+def credentials_from(env: Mapping[str, str], config: Config, names: Sequence[str]
+                     ) -> dict[str, dict[str, str]]:
+    """Look up each provider's credential variables; name every missing one at once."""
+    out: dict[str, dict[str, str]] = {}
+    missing: list[str] = []
+    for name in names:
+        roles = config.providers[name].credential_env
+        out[name] = {}
+        for role, var in roles.items():
+            value = env.get(var)
+            if value:
+                out[name][role] = value
+            else:
+                missing.append(var)
+    if missing:
+        raise ConfigError("missing credentials: set " + ", ".join(missing)
+                          + " in the environment (or use --sandbox)")
+    return out
+
+
+def _budget(cfg: ProviderConfig) -> Budget:
+    windows = [Window(cfg.budget.hourly_cost, 3600.0)] if cfg.budget.hourly_cost else []
+    return Budget(concurrent=cfg.budget.concurrent_cost, windows=windows,
+                  reserve=cfg.budget.reserve)
+
+
+@dataclass
+class Session:
+    """Connected providers for one command, with their budgets and API statistics."""
+
+    config: Config
+    providers: dict[str, Provider] = field(default_factory=dict)
+    clients: dict[str, ApiClient] = field(default_factory=dict)
+    budgets: dict[str, Budget] = field(default_factory=dict)
+
+    def reads(self) -> dict[str, int]:
+        return {n: c.stats.reads for n, c in self.clients.items()}
+
+    def specs(self) -> dict[tuple[str, str], KindSpec]:
+        return all_specs()
+
+
+@asynccontextmanager
+async def connect(config: Config, names: Sequence[str],
+                  credentials: Mapping[str, Mapping[str, str]], *,
+                  transport: Transport | None = None) -> AsyncIterator[Session]:
+    """Open one client per provider; close them all however the block ends."""
+    session = Session(config)
+    try:
+        for name in sorted(names):
+            cls = PROVIDER_CLASSES[name]
+            pcfg = config.providers[name]
+            creds = credentials.get(name, {})
+            base_url = SANDBOX_BASE_URL if transport is not None else pcfg.base_url
+            client = make_client(base_url, transport=transport, timeout=pcfg.timeout,
+                                 allow_insecure=transport is not None,
+                                 **cls.client_options(creds))
+            budget = _budget(pcfg)
+            api = ApiClient(name, client, limiter=budget, cost=cls.method_cost,
+                            secrets=[v for v in creds.values() if v])
+            session.providers[name] = cls(api)
+            session.clients[name] = api
+            session.budgets[name] = budget
+        yield session
+    finally:
+        for api in session.clients.values():
+            await api.aclose()
+
+
+def _prune(config: Config) -> bool | frozenset[str]:
+    prune = config.safety.prune
+    return prune if isinstance(prune, bool) else frozenset(prune)
+
+
+async def read_live(session: Session, desired: State) -> State:
+    """Every provider reads concurrently; the union is the live state."""
+    states = await asyncio.gather(*(p.read(desired, prune=_prune(session.config))
+                                    for p in session.providers.values()))
+    live = State()
+    for s in states:
+        for r in s:
+            live.add(r)
+    return live
+
+
+def make_plan(session: Session, desired: State, live: State,
+              targets: Sequence[ResourceKey] = ()) -> Plan:
+    budgets = {n: session.config.providers[n].budget for n in session.providers}
+    return compute_plan(desired, live, session.specs(), prune=_prune(session.config),
+                        targets=targets, reads=session.reads(), budgets=budgets)
+
+
+async def check_stale(session: Session, plan: Plan) -> None:
+    """Re-read only the objects a saved plan touches; refuse if any changed since."""
+    changed: list[str] = []
+
+    async def one(change: Any) -> None:
+        key = change.from_key or change.key
+        live = await session.providers[key.provider].read_one(key)
+        now = fingerprint(live) if live is not None else None
+        if now != change.fingerprint:
+            changed.append(key.address)
+
+    await asyncio.gather(*(one(c) for c in plan.changes if c.action is not Action.MANUAL))
+    if changed:
+        raise StalePlanError("stale plan: these objects changed since it was made, nothing was "
+                             "written: " + ", ".join(sorted(changed))
+                             + "; run tapsync plan again")
+
+
+async def apply_plan(session: Session, plan: Plan, *, journal: Journal,
+                     progress: Progress | None = None,
+                     stop: asyncio.Event | None = None) -> ApplyResult:
+    return await Executor(session.providers, journal=journal, progress=progress,
+                          stop=stop).apply(plan)
+
+
+async def converge(session: Session, desired: State, applied: Plan) -> Plan:
+    """Read again and re-plan the objects the apply touched: the result must be empty."""
+    touched = [c.key for c in applied.changes if c.action is not Action.MANUAL]
+    if not touched:
+        return Plan()
+    live = await read_live(session, desired)
+    return make_plan(session, desired, live, targets=touched)

@@ -1,0 +1,192 @@
+"""Runs a :class:`~tapsync.changes.Plan` through the providers: the only place that writes.
+
+Changes run in phases of the plan's own order (categories, then event types, then
+properties; deletes in reverse); inside a phase they run concurrently and the provider's
+:class:`~tapsync.http.ApiClient` admits each call through the key's budget, so concurrency
+never exceeds what the service allows. A change whose parent failed is skipped, the
+others go on. A write whose outcome is unknown is never repeated blindly: the object is
+read first, and the write is retried only if it did not land (a push is never sent twice).
+Every write is journalled as JSON lines so an interrupted apply can be explained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from itertools import groupby
+from pathlib import Path
+from typing import Any, TextIO
+
+from tapsync.changes import Action, Change, FieldChange, Plan
+from tapsync.errors import ProviderError, UncertainWrite
+from tapsync.model import Resource, ResourceKey
+from tapsync.providers.base import Provider
+
+#: how many times an uncertain write is read back and, if absent, tried again
+RECONCILE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    change: Change
+    status: str  # "ok" | "failed" | "skipped" | "manual"
+    message: str = ""
+
+
+@dataclass
+class ApplyResult:
+    results: list[ChangeResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[ChangeResult]:
+        return [r for r in self.results if r.status in ("failed", "skipped")]
+
+    @property
+    def applied(self) -> list[ChangeResult]:
+        return [r for r in self.results if r.status == "ok"]
+
+
+class Journal:
+    """Append-only JSON lines, one file per apply, under ``.tapsync/journal/``."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.path: Path | None = None
+        self._fh: TextIO | None = None
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+            self.path = directory / f"{stamp}-apply.jsonl"
+            self._fh = self.path.open("a", encoding="utf-8")
+
+    def write(self, event: str, **fields: Any) -> None:
+        if self._fh is None:
+            return
+        record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                  "event": event, **fields}
+        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+Progress = Callable[[ChangeResult, int, int], None]  # (result, cost done, cost total)
+
+
+class Executor:
+    """Applies one plan; ``stop`` (set on Ctrl-C) lets in-flight calls finish, starts none."""
+
+    def __init__(self, providers: Mapping[str, Provider], *, journal: Journal | None = None,
+                 progress: Progress | None = None, stop: asyncio.Event | None = None) -> None:
+        self.providers = providers
+        self.journal = journal or Journal(None)
+        self.progress = progress
+        self.stop = stop or asyncio.Event()
+        self._failed: set[ResourceKey] = set()
+        self._done_cost = 0
+        self._total_cost = 0
+
+    async def apply(self, plan: Plan) -> ApplyResult:
+        result = ApplyResult()
+        runnable = [c for c in plan.changes if c.action is not Action.MANUAL]
+        result.results.extend(ChangeResult(c, "manual", c.reason) for c in plan.changes
+                               if c.action is Action.MANUAL)
+        self._total_cost = sum(c.cost for c in runnable)
+        self.journal.write("begin", changes=len(runnable), cost=self._total_cost,
+                           summary=plan.summary())
+        ordered = sorted(runnable, key=Change.sort_key)
+        for _, phase in groupby(ordered, key=lambda c: c.sort_key()[:2]):
+            batch = list(phase)
+            if self.stop.is_set():
+                result.interrupted = True
+                result.results.extend(ChangeResult(c, "skipped", "interrupted") for c in batch)
+                continue
+            result.results.extend(await asyncio.gather(*(self._one(c) for c in batch)))
+        result.interrupted = result.interrupted or self.stop.is_set()
+        self.journal.write("end", ok=len(result.applied), failed=len(result.failed),
+                           interrupted=result.interrupted)
+        return result
+
+    async def _one(self, change: Change) -> ChangeResult:
+        blocked = next((p for p in _parents(change) if p in self._failed), None)
+        if blocked is not None:
+            res = ChangeResult(change, "skipped", f"depends on {blocked.address}, which failed")
+        elif self.stop.is_set():
+            res = ChangeResult(change, "skipped", "interrupted")
+        else:
+            res = await self._run(change)
+        if res.status != "ok":
+            self._failed.add(change.key)
+            if change.from_key is not None:
+                self._failed.add(change.from_key)
+        self._done_cost += change.cost
+        self.journal.write(res.status, address=change.key.address, action=change.action.value,
+                           message=res.message)
+        if self.progress is not None:
+            self.progress(res, self._done_cost, self._total_cost)
+        return res
+
+    async def _run(self, change: Change) -> ChangeResult:
+        provider = self.providers[change.key.provider]
+        self.journal.write("start", address=change.key.address, action=change.action.value,
+                           from_address=change.from_key.address if change.from_key else None)
+        started = time.monotonic()
+        try:
+            for attempt in range(RECONCILE_ATTEMPTS + 1):
+                try:
+                    await provider.apply_change(change)
+                    return ChangeResult(change, "ok", f"{time.monotonic() - started:.2f}s")
+                except UncertainWrite as exc:
+                    self.journal.write("uncertain", address=change.key.address,
+                                       message=str(exc), attempt=attempt + 1)
+                    rest = await self._reconcile(provider, change)
+                    if rest is None:
+                        return ChangeResult(change, "ok", "landed (confirmed by reading)")
+                    change = rest
+            return ChangeResult(change, "failed", "the outcome stayed uncertain after "
+                                f"{RECONCILE_ATTEMPTS} reads; plan again to see the live state")
+        except ProviderError as exc:
+            return ChangeResult(change, "failed", str(exc))
+
+    async def _reconcile(self, provider: Provider, change: Change) -> Change | None:
+        """Read the object; ``None`` if the change landed, else what remains to be done."""
+        live = await provider.read_one(change.key)
+        return remaining(change, live)
+
+
+def remaining(change: Change, live: Resource | None) -> Change | None:
+    """What is left of ``change`` given the object as it is live now (``None``: nothing)."""
+    exists = live is not None and not live.meta.get("deleted")
+    if change.action is Action.DELETE:
+        return None if not exists else change
+    if not exists:
+        return change
+    assert live is not None
+    after = change.after or {}
+    left = tuple(FieldChange((k,), live.attrs.get(k), v) for k, v in after.items()
+                 if live.attrs.get(k) != v
+                 and (change.action is Action.CREATE or any(f.path[0] == k
+                                                            for f in change.fields)))
+    if not left or change.action in (Action.SEND,):
+        return None
+    return replace(change, action=Action.UPDATE, fields=left, from_key=None,
+                   meta={**change.meta, **live.meta})
+
+
+def _parents(change: Change) -> list[ResourceKey]:
+    """Objects a change needs to exist first (skipped when their own change failed)."""
+    key = change.key
+    if change.action is Action.DELETE:
+        return []
+    if key.kind == "event_property" and len(key.name) == 2:
+        return [ResourceKey(key.provider, "event_type", key.name[:1])]
+    if key.kind == "event_type" and isinstance((change.after or {}).get("category"), str):
+        return [ResourceKey(key.provider, "category", ((change.after or {})["category"],))]
+    return []
