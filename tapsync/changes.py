@@ -63,6 +63,7 @@ class KindSpec:
     costs: Mapping[Action, int] = field(default_factory=dict)
     #: live objects of this kind nobody declares are history, not drift (sent pushes)
     unmanaged_is_history: bool = False
+    identity_fields: tuple[str, ...] = ()
 
     def cost(self, action: Action) -> int:
         return self.costs.get(action, 0)
@@ -75,6 +76,12 @@ class FieldChange:
     path: tuple[str | int, ...]
     before: Any
     after: Any
+
+    @property
+    def label(self) -> str:
+        """The path as people read it: ``filters[0].values``, ``custom_data.tier``."""
+        return "".join(f"[{s}]" if isinstance(s, int) else (f".{s}" if i else s)
+                       for i, s in enumerate(self.path))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,363 @@
+"""Desired state × live state × what the APIs can do → an ordered, costed :class:`Plan`.
+
+Pure: no I/O, no clock, no environment, so the same inputs always give the same plan and
+the plan can be reviewed, saved and applied as data. What each API can do is read from
+:class:`KindSpec` data declared by the providers (octoDNS's ``SUPPORTS``), never from an
+``if`` on a provider name.
+
+Rules (CONTRACT.md §3):
+
+* Only owned fields (those a manifest writes) are compared; values arrive canonical.
+* ``renamed_from`` renames in place; renames and field edits fold into one change (one
+  PUT). When a parent (an event type) is renamed, its live children (the event's
+  properties) follow it: they are matched under the new parent's name, not deleted and
+  re-created. A change on such a child carries ``meta["live_address"]``, the address the
+  object was read under, so a saved plan can be re-checked before anything runs.
+* A deleted live object declared again is restored; field differences are folded into the
+  same RESTORE change (the executor restores, then updates ``fields``), so the two calls can
+  never be reordered or run concurrently. Its cost is the restore plus, when fields
+  differ, one update.
+* Only tombstones and ``prune`` delete; built-ins are never deleted nor unmanaged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from tapsync.changes import Action, Change, FieldChange, KindSpec, Plan, PlanWarning
+from tapsync.diff import diff
+from tapsync.model import Resource, ResourceKey, State
+from tapsync.policy import BudgetLike, CostModel, plan_costs
+
+#: child kind → parent kind: children are named ``(parent, leaf)`` and follow a renamed parent
+PARENT_KINDS: Mapping[str, str] = {"event_property": "event_type"}
+#: kind → {field: kind it names}: an object that must exist before one referring to it
+REFERENCES: Mapping[str, Mapping[str, str]] = {"event_type": {"category": "category"}}
+
+_Note = tuple[ResourceKey | None, PlanWarning]
+
+
+def fingerprint(resource: Resource) -> str:
+    """A stable hash of a live object's attrs and meta, to detect change since planning."""
+    text = json.dumps({"attrs": resource.attrs, "meta": resource.meta}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def plan(desired: State, live: State, specs: Mapping[tuple[str, str], KindSpec], *,
+         prune: bool | Collection[str] = False, targets: Sequence[ResourceKey] = (),
+         reads: Mapping[str, int] | None = None,
+         budgets: Mapping[str, BudgetLike] | None = None,
+         cost_model: CostModel | None = None) -> Plan:
+    """Plan the changes that make ``live`` match ``desired``.
+
+    ``prune`` is ``True`` for every kind or a collection of kind names (``event_type`` or
+    ``amplitude.event_type``). ``targets`` keeps only changes at or under those addresses.
+    ``reads`` is the API cost already spent reading, per provider; ``budgets`` the
+    providers' limits, for the cost estimate.
+    """
+    p = _Planner(desired, live, specs, prune)
+    p.run()
+    changes, unmanaged = p.changes, sorted(p.unmanaged)
+    warnings, errors = p.warnings + _suggest_renames(p), p.errors
+    if targets:
+        changes, unmanaged, warnings, errors = _narrow(targets, p, changes, unmanaged,
+                                                       warnings, errors)
+    changes.sort(key=Change.sort_key)
+    return Plan(changes=tuple(changes), unmanaged=tuple(unmanaged),
+                warnings=tuple(w for _, w in warnings), errors=tuple(e for _, e in errors),
+                costs=plan_costs(changes, reads or {}, budgets or {}, cost_model or CostModel()))
+
+
+class _Planner:
+    """One planning run: a mutable scratchpad that produces immutable changes."""
+
+    def __init__(self, desired: State, live: State,
+                 specs: Mapping[tuple[str, str], KindSpec],
+                 prune: bool | Collection[str]) -> None:
+        self.desired, self.live, self.specs, self.prune = desired, live, specs, prune
+        #: key an object will have once parents are renamed → key it is read under now
+        self.view: dict[ResourceKey, ResourceKey] = {r.key: r.key for r in live}
+        self.renames: dict[ResourceKey, ResourceKey] = {}    # new key → old (view) key
+        self.claimed: set[ResourceKey] = set()               # live keys a manifest accounts for
+        self.changes: list[Change] = []
+        self.deleted_from: dict[ResourceKey, ResourceKey] = {}  # delete key → live key
+        self.unmanaged: list[ResourceKey] = []
+        self.warnings: list[_Note] = []
+        self.errors: list[_Note] = []
+
+    def spec(self, key: ResourceKey) -> KindSpec | None:
+        return self.specs.get((key.provider, key.kind))
+
+    def order(self, r: Resource) -> tuple[int, ResourceKey]:
+        spec = self.spec(r.key)
+        return (spec.order if spec else 0, r.key)
+
+    def run(self) -> None:
+        ordered = sorted(self.desired, key=self.order)
+        for r in ordered:
+            if not r.absent and r.renamed_from:
+                self.find_rename(r)
+        for r in ordered:
+            spec = self.spec(r.key)
+            if spec is None:
+                self.error(r.key, f"no provider declares {r.key.provider}.{r.key.kind}")
+            elif r.absent:
+                self.tombstone(r, spec)
+            else:
+                self.declared(r, spec)
+        self.leftovers()
+
+    def error(self, key: ResourceKey, message: str) -> None:
+        self.errors.append((key, PlanWarning(key.address, message)))
+
+    def warn(self, key: ResourceKey | None, message: str) -> None:
+        self.warnings.append((key, PlanWarning(key.address if key else "", message)))
+
+    def live_at(self, key: ResourceKey) -> Resource | None:
+        orig = self.view.get(key)
+        return self.live.get(orig) if orig is not None else None
+
+    def find_rename(self, r: Resource) -> None:
+        spec = self.spec(r.key)
+        if spec is None or r.key in self.view:
+            return
+        for old in r.renamed_from:
+            old_key = r.key.with_leaf(old)
+            found = self.live_at(old_key)
+            if found is None or found.meta.get("deleted") or old_key in self.renames.values():
+                continue
+            other = self.desired.get(old_key)
+            if other is not None and not other.absent:
+                self.warn(r.key, f"renamed_from {json.dumps(old, ensure_ascii=False)} ignored: "
+                                 f"{old_key.address} is still declared")
+                continue
+            if not spec.can_rename:
+                self.warn(r.key, f"the {r.key.provider} API cannot rename a {r.key.kind}: "
+                                 f"{r.key.address} will be created and {old_key.address} "
+                                 f"left as it is")
+                return
+            self.renames[r.key] = old_key
+            self.follow_parent(r.key, old_key)
+            return
+
+    def follow_parent(self, new: ResourceKey, old: ResourceKey) -> None:
+        """Re-key the live children of a renamed parent under the parent's new name."""
+        if len(old.name) != 1:
+            return
+        for child_kind, parent_kind in PARENT_KINDS.items():
+            if parent_kind != old.kind:
+                continue
+            for eff in [k for k in self.view if k.provider == old.provider
+                        and k.kind == child_kind and len(k.name) > 1 and k.name[0] == old.leaf]:
+                moved = ResourceKey(eff.provider, eff.kind, (new.leaf, *eff.name[1:]))
+                self.view[moved] = self.view.pop(eff)
+
+    def make(self, action: Action, key: ResourceKey, spec: KindSpec, *,
+             desired: Resource | None = None, live_key: ResourceKey | None = None,
+             from_key: ResourceKey | None = None, reason: str = "", extra_cost: int = 0,
+             fields: tuple[FieldChange, ...] | None = None) -> Change:
+        after = dict(desired.attrs) if desired is not None else None
+        lr = self.live.get(live_key) if live_key is not None else None
+        before: dict[str, Any] | None = None
+        meta: dict[str, Any] = {}
+        if lr is not None and live_key is not None:
+            before = dict(lr.attrs) if after is None else {f: lr.attrs.get(f) for f in after}
+            meta = dict(lr.meta)
+            if live_key != (from_key or key):
+                meta["live_address"] = live_key.address
+        if fields is None:
+            fields = _diff(desired, lr, spec) if desired is not None else ()
+        change = Change(action, key, before, after, fields, reason,
+                        spec.cost(action) + extra_cost, from_key,
+                        fingerprint(lr) if lr is not None else None, spec.order, meta)
+        self.changes.append(change)
+        return change
+
+    def declared(self, r: Resource, spec: KindSpec) -> None:
+        key = r.key
+        if key in self.renames:
+            old = self.renames[key]
+            self.claimed.add(self.view[old])
+            self.make(Action.RENAME, key, spec, desired=r, live_key=self.view[old], from_key=old)
+            return
+        lr = self.live_at(key)
+        if lr is not None and not (lr.meta.get("deleted") and not spec.can_restore):
+            self.claimed.add(lr.key)
+            self.existing(r, lr, spec)
+        elif not spec.can_create:
+            self.error(key, f"{key.address} does not exist and cannot be created through "
+                            f"the {key.provider} API: create it in the dashboard")
+        elif spec.sends:
+            self.make(Action.SEND, key, spec, desired=r,
+                      reason="creating it sends it to users now or at its schedule; "
+                             "this cannot be undone")
+        else:
+            reason = "re-creates a deleted object (the API cannot restore it)" if lr else ""
+            self.make(Action.CREATE, key, spec, desired=r, reason=reason)
+
+    def existing(self, r: Resource, lr: Resource, spec: KindSpec) -> None:
+        fields = _diff(r, lr, spec)
+        if lr.meta.get("deleted"):
+            self.make(Action.RESTORE, r.key, spec, desired=r, live_key=lr.key, fields=fields,
+                      reason="restores a deleted object" + (", then updates it" if fields else ""),
+                      extra_cost=spec.cost(Action.UPDATE) if fields else 0)
+        elif not fields:
+            return
+        elif spec.immutable:
+            self.error(r.key, f"a sent {r.key.kind.replace('_', ' ')} is immutable, and its "
+                              f"{', '.join(f.label for f in fields)} changed: give it a "
+                              f"new name to send a new one")
+        elif not spec.can_update:
+            todo = "; ".join(f"set {f.label} to {_show(f.after)} (now {_show(f.before)})"
+                             for f in fields)
+            self.make(Action.MANUAL, r.key, spec, desired=r, live_key=lr.key, fields=fields,
+                      reason=f"the {r.key.provider} API cannot edit "
+                             f"{r.key.kind.replace('_', ' ')}s: in the dashboard, {todo}")
+        else:
+            self.make(Action.UPDATE, r.key, spec, desired=r, live_key=lr.key, fields=fields)
+
+    def tombstone(self, r: Resource, spec: KindSpec) -> None:
+        if r.key in self.renames.values():
+            return      # renamed away by another declaration
+        lr = self.live_at(r.key)
+        if lr is None:
+            return
+        self.claimed.add(lr.key)
+        if lr.meta.get("deleted"):
+            return
+        if lr.meta.get("builtin"):
+            self.error(r.key, f"{r.key.address} is built into {r.key.provider} and cannot be "
+                              f"deleted: remove its tombstone")
+        elif not spec.can_delete:
+            self.error(r.key, f"{r.key.address} cannot be deleted through the "
+                              f"{r.key.provider} API: remove its tombstone")
+        else:
+            self.deleted_from[r.key] = lr.key
+            self.make(Action.DELETE, r.key, spec, live_key=lr.key)
+
+    def pruned(self, key: ResourceKey) -> bool:
+        if isinstance(self.prune, bool):
+            return self.prune
+        return key.kind in self.prune or f"{key.provider}.{key.kind}" in self.prune
+
+    def leftovers(self) -> None:
+        """Live objects no manifest accounts for: pruned, history, or unmanaged."""
+        refused: set[str] = set()
+        for eff, orig in sorted(self.view.items()):
+            lr = self.live.get(orig)
+            if orig in self.claimed or lr is None or lr.meta.get("deleted") \
+                    or lr.meta.get("builtin"):
+                continue
+            spec = self.spec(eff)
+            if spec is not None and spec.unmanaged_is_history:
+                continue
+            if self.pruned(eff) and spec is not None and spec.can_delete:
+                self.deleted_from[eff] = orig
+                self.make(Action.DELETE, eff, spec, live_key=orig,
+                          reason="no manifest declares it (prune)")
+                continue
+            if self.pruned(eff) and self.prune is not True and eff.kind not in refused:
+                refused.add(eff.kind)
+                self.warn(None, f"prune names {eff.provider}.{eff.kind}, which the "
+                                f"{eff.provider} API cannot delete: left as it is")
+            self.unmanaged.append(eff)
+
+
+def _diff(desired: Resource, live: Resource | None, spec: KindSpec) -> tuple[FieldChange, ...]:
+    scope = [f for f in desired.attrs if f not in spec.identity_fields]
+    return diff(desired.attrs, live.attrs if live is not None else {}, scope)
+
+
+def _suggest_renames(p: _Planner) -> list[_Note]:
+    """Warn when a delete and a create of the same kind look like one rename."""
+    out: list[_Note] = []
+    deletes = [c for c in p.changes if c.action is Action.DELETE]
+    used: set[ResourceKey] = set()
+    for c in p.changes:
+        if c.action is not Action.CREATE or c.after is None:
+            continue
+        kids = _children(p, c.key, desired=True)
+        if not c.after and not kids:
+            continue    # nothing but a name to compare: any pair would "match"
+        for d in deletes:
+            if d.key in used or d.key.provider != c.key.provider or d.key.kind != c.key.kind \
+                    or d.key.name[:-1] != c.key.name[:-1]:
+                continue
+            lr = p.live.get(p.deleted_from[d.key])
+            if lr is None or any(lr.attrs.get(f) != v for f, v in c.after.items()):
+                continue
+            if kids != _children(p, d.key, desired=False):
+                continue
+            used.add(d.key)
+            out.append((c.key, PlanWarning(
+                c.key.address,
+                f"looks like a rename of {d.key.address}, which this plan deletes: to rename "
+                f"it in place, add to its manifest entry: "
+                f"renamed_from: [{json.dumps(d.key.leaf, ensure_ascii=False)}]")))
+            break
+    return out
+
+
+def _children(p: _Planner, parent: ResourceKey, *, desired: bool) -> set[str]:
+    kinds = {c for c, k in PARENT_KINDS.items() if k == parent.kind}
+    if not kinds or len(parent.name) != 1:
+        return set()
+    if desired:
+        keys = [r.key for r in p.desired if not r.absent]
+    else:
+        keys = [k for k, orig in p.view.items()
+                if (lr := p.live.get(orig)) is not None and not lr.meta.get("deleted")]
+    return {k.leaf for k in keys if k.provider == parent.provider and k.kind in kinds
+            and len(k.name) > 1 and k.name[0] == parent.leaf}
+
+
+def _narrow(targets: Sequence[ResourceKey], p: _Planner, changes: list[Change],
+            unmanaged: list[ResourceKey], warnings: list[_Note],
+            errors: list[_Note]) -> tuple[list[Change], list[ResourceKey], list[_Note],
+                                          list[_Note]]:
+    """Keep what is at or under a ``--target`` plus the creates, renames and restores those
+    changes depend on (Terraform's rule), and say the plan is partial."""
+    def hit(key: ResourceKey | None) -> bool:
+        return key is not None and any(key.matches(t) for t in targets)
+
+    known = p.desired.keys() | set(p.view) | set(p.renames.values())
+    notes: list[_Note] = [(None, PlanWarning(
+        "", "partial plan (--target): only changes at or under "
+            f"{', '.join(t.address for t in targets)} are shown; other differences are "
+            "left as they are"))]
+    for t in targets:
+        if not any(k.matches(t) for k in known):
+            notes.append((None, PlanWarning(t.address, "--target matches no declared or "
+                                                       "live object")))
+    keep = {i for i, c in enumerate(changes) if hit(c.key) or hit(c.from_key)}
+    while True:
+        needed = {d for i in keep for d in _depends_on(changes[i])}
+        more = {i for i, c in enumerate(changes) if i not in keep and c.key in needed
+                and c.action in (Action.CREATE, Action.RENAME, Action.RESTORE)}
+        if not more:
+            break
+        keep |= more
+    return ([changes[i] for i in sorted(keep)],
+            [u for u in unmanaged if hit(u)],
+            [w for w in warnings if w[0] is None or hit(w[0])] + notes,
+            [e for e in errors if e[0] is None or hit(e[0])])
+
+
+def _depends_on(c: Change) -> list[ResourceKey]:
+    """Objects that must exist (be created, renamed or restored) before ``c`` can run."""
+    out: list[ResourceKey] = []
+    parent = PARENT_KINDS.get(c.key.kind)
+    if parent is not None and len(c.key.name) > 1:
+        out.append(ResourceKey(c.key.provider, parent, c.key.name[:1]))
+    for field, kind in REFERENCES.get(c.key.kind, {}).items():
+        if c.after and isinstance(c.after.get(field), str):
+            out.append(ResourceKey(c.key.provider, kind, (c.after[field],)))
+    return out
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

@@ -1,0 +1,148 @@
+"""Safety guards and cost arithmetic for plans (pure: no I/O, clock or environment).
+
+A plan is shown first and judged second (octoDNS's ``TooMuchChange``): each guard returns
+refusal messages carrying the numbers and the remedy, and the CLI refuses to apply while
+any remain. Nothing here raises, so a caller can show every refusal at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tapsync.changes import Action, Change, Plan, ProviderCost
+from tapsync.model import State
+
+#: assumed wall-clock seconds of one API call, used only for the duration estimate
+DEFAULT_CALL_SECONDS = 0.25
+
+
+class BudgetLike(Protocol):
+    """A provider's API limits (``config.BudgetConfig`` fits); ``None`` means unknown."""
+
+    @property
+    def concurrent_cost(self) -> int | None: ...
+
+    @property
+    def hourly_cost(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """How long a plan's writes take and how much of the hourly budget they use.
+
+    The estimate assumes every call takes ``call_seconds`` and that the executor keeps the
+    concurrent limit full: ``seconds = writes ÷ concurrent_limit × call_seconds``. With no
+    known concurrent limit, calls are assumed to run one cost unit at a time. When the
+    spend exceeds the hourly budget, each further hour window the apply must wait for is
+    added (3600 s each), since the budget refills only with time.
+    """
+
+    call_seconds: float = DEFAULT_CALL_SECONDS
+
+    def estimated_seconds(self, writes: int, concurrent_limit: int = 0,
+                          hourly_budget: int = 0) -> float:
+        if writes <= 0:
+            return 0.0
+        seconds = writes / max(concurrent_limit, 1) * self.call_seconds
+        if hourly_budget > 0 and writes > hourly_budget:
+            seconds += 3600.0 * math.ceil(writes / hourly_budget - 1)
+        return round(seconds, 3)
+
+    @staticmethod
+    def budget_percent(units: int, hourly_budget: int) -> float | None:
+        """Share of the hourly budget ``units`` use, in percent; ``None`` without a budget."""
+        if hourly_budget <= 0:
+            return None
+        return 100.0 * units / hourly_budget
+
+
+def plan_costs(changes: Sequence[Change], reads: Mapping[str, int],
+               budgets: Mapping[str, BudgetLike], model: CostModel) -> dict[str, ProviderCost]:
+    """Per provider that is read or written: reads spent, writes to spend, limits, duration."""
+    out: dict[str, ProviderCost] = {}
+    for provider in sorted({c.key.provider for c in changes} | set(reads)):
+        writes = sum(c.cost for c in changes if c.key.provider == provider)
+        budget = budgets.get(provider)
+        hourly = (budget.hourly_cost or 0) if budget else 0
+        concurrent = (budget.concurrent_cost or 0) if budget else 0
+        out[provider] = ProviderCost(
+            reads=reads.get(provider, 0), writes=writes, hourly_budget=hourly,
+            concurrent_limit=concurrent,
+            estimated_seconds=model.estimated_seconds(writes, concurrent, hourly))
+    return out
+
+
+def check_safety(plan: Plan, live: State, *, max_delete_percent: float,
+                 max_update_percent: float, min_existing: int, force: bool) -> list[str]:
+    """Refuse plans that delete or change too large a share of one kind's live objects.
+
+    Counted per provider and kind, against the live objects that exist (not deleted ones),
+    and only when there are at least ``min_existing`` of them. ``force`` waives the guard.
+    """
+    if force:
+        return []
+    existing: Counter[tuple[str, str]] = Counter(
+        (r.key.provider, r.key.kind) for r in live if not r.meta.get("deleted"))
+    deletes: Counter[tuple[str, str]] = Counter()
+    updates: Counter[tuple[str, str]] = Counter()
+    for c in plan.changes:
+        kind = (c.key.provider, c.key.kind)
+        if c.action is Action.DELETE:
+            deletes[kind] += 1
+        elif c.action in (Action.UPDATE, Action.RENAME):
+            updates[kind] += 1
+    out: list[str] = []
+    for kind in sorted(existing):
+        total = existing[kind]
+        if total < min_existing or total == 0:
+            continue
+        for counts, limit, verb, option in (
+            (deletes, max_delete_percent, "deleted", "max_delete_percent"),
+            (updates, max_update_percent, "updated or renamed", "max_update_percent"),
+        ):
+            n = counts[kind]
+            pct = 100.0 * n / total
+            if n and pct > limit:
+                out.append(f"{kind[0]}.{kind[1]}: {pct:.2f}% of {total} would be {verb} ({n}), "
+                           f"over {option} {limit:.2f}%; run with --force to apply anyway")
+    return out
+
+
+def check_cost(plan: Plan, max_cost: int | None) -> list[str]:
+    """Refuse a plan whose writes cost more than ``--max-cost`` units."""
+    if max_cost is None or plan.total_cost <= max_cost:
+        return []
+    return [f"this plan's writes cost {plan.total_cost} units, over --max-cost {max_cost}; "
+            f"raise --max-cost or narrow the plan with --target"]
+
+
+def check_sends(plan: Plan, allow_send: bool) -> list[str]:
+    """Refuse to send pushes (irreversible) unless ``--allow-send`` says so."""
+    sends = [c.key.address for c in plan.changes if c.action is Action.SEND]
+    if not sends or allow_send:
+        return []
+    return [f"this plan sends {len(sends)} push notification(s), which cannot be undone: "
+            f"{', '.join(sends)}; run with --allow-send to send them"]
+
+
+def check_errors(plan: Plan) -> list[str]:
+    """A plan with errors is impossible as written; ``--force`` does not waive these."""
+    return [f"{e.address}: {e.message}" if e.address else e.message for e in plan.errors]
+
+
+def refusals(plan: Plan, live: State, *, max_delete_percent: float = 30.0,
+             max_update_percent: float = 30.0, min_existing: int = 10, force: bool = False,
+             max_cost: int | None = None, allow_send: bool = False) -> list[str]:
+    """Every reason not to apply ``plan``, errors first; empty means go."""
+    return [
+        *check_errors(plan),
+        *check_safety(plan, live, max_delete_percent=max_delete_percent,
+                      max_update_percent=max_update_percent, min_existing=min_existing,
+                      force=force),
+        *check_cost(plan, max_cost),
+        *check_sends(plan, allow_send),
+    ]

@@ -1,0 +1,101 @@
+"""Saved plans: the JSON envelope of CONTRACT.md §5 gives back exactly the plan reviewed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tapsync.changes import Action, Change, FieldChange, Plan, PlanWarning, ProviderCost
+from tapsync.errors import UsageError
+from tapsync.model import ResourceKey
+from tapsync.planfile import plan_from_dict, plan_to_dict
+
+_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
+_names = st.sampled_from(['Play "Song"', "a/b", "Überblick ☃", "dur\\ation", "x]y[", " "])
+_name = st.one_of(_text, _names)
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                    st.floats(allow_nan=False, allow_infinity=False), _text)
+_json = st.recursive(_scalar, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)), max_leaves=8)
+_attrs = st.dictionaries(_text, _json, max_size=4)
+_key = st.builds(ResourceKey, st.sampled_from(["amplitude", "taplytics"]),
+                 st.sampled_from(["event_type", "event_property", "user"]),
+                 st.lists(_name, min_size=1, max_size=2).map(tuple))
+_change = st.builds(
+    Change, st.sampled_from(list(Action)), _key, st.one_of(st.none(), _attrs),
+    st.one_of(st.none(), _attrs),
+    st.lists(st.builds(FieldChange, st.lists(st.one_of(_text, st.integers(0, 5)), min_size=1,
+                                             max_size=3).map(tuple), _json, _json),
+             max_size=3).map(tuple),
+    _text, st.integers(0, 10), st.one_of(st.none(), _key),
+    st.one_of(st.none(), st.text(min_size=1, max_size=8)), st.integers(0, 3),
+    st.dictionaries(_text, _json, max_size=2))
+_plans = st.builds(
+    Plan, st.lists(_change, max_size=4).map(tuple), st.lists(_key, max_size=3).map(tuple),
+    st.lists(st.builds(PlanWarning, _text, _text), max_size=2).map(tuple),
+    st.lists(st.builds(PlanWarning, _text, _text), max_size=2).map(tuple),
+    st.dictionaries(st.sampled_from(["amplitude", "taplytics"]),
+                    st.builds(ProviderCost, st.integers(0, 99), st.integers(0, 99),
+                              st.integers(0, 9999), st.integers(0, 8),
+                              st.floats(0, 1e5, allow_nan=False)), max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_plans)
+def test_round_trip_through_json_is_exact(plan: Plan) -> None:
+    text = json.dumps(plan_to_dict(plan), ensure_ascii=False)
+    assert plan_from_dict(json.loads(text)) == plan
+
+
+def _sample() -> Plan:
+    key = ResourceKey("amplitude", "event_property", ("Play Song", "duration"))
+    return Plan(
+        changes=(Change(Action.RENAME, key, {"type": "any"}, {"type": "number"},
+                        (FieldChange(("type",), "any", "number"),), "", 2,
+                        key.with_leaf("length"), "sha256:ab", 2, {"id": 7}),),
+        unmanaged=(ResourceKey("amplitude", "event_type", ("Debug Ping",)),),
+        warnings=(PlanWarning("", "partial plan"),),
+        costs={"amplitude": ProviderCost(6, 2, 7200, 4, 0.125)})
+
+
+def test_envelope_has_the_contract_fields() -> None:
+    d = plan_to_dict(_sample())
+    assert list(d) == ["format_version", "changes", "unmanaged", "warnings", "errors", "cost",
+                       "summary"]
+    assert d["format_version"] == "1"
+    (c,) = d["changes"]
+    assert c["address"] == 'amplitude.event_property["Play Song"]["duration"]'
+    assert (c["provider"], c["kind"], c["name"], c["names"]) == (
+        "amplitude", "event_property", "duration", ["Play Song", "duration"])
+    assert c["action"] == "rename"
+    assert c["from_address"] == 'amplitude.event_property["Play Song"]["length"]'
+    assert c["fields"] == [{"path": ["type"], "before": "any", "after": "number"}]
+    assert d["unmanaged"] == ['amplitude.event_type["Debug Ping"]']
+    assert d["cost"] == {"total": 8, "providers": {"amplitude": {
+        "reads": 6, "writes": 2, "hourly_budget": 7200, "concurrent_limit": 4,
+        "estimated_seconds": 0.125}}}
+    assert d["summary"] == {"create": 0, "update": 0, "rename": 1, "delete": 0, "restore": 0,
+                            "send": 0, "manual": 0}
+
+
+@pytest.mark.parametrize("version", ["2", 1, None])
+def test_unknown_format_version_is_refused(version: Any) -> None:
+    d = plan_to_dict(_sample())
+    d["format_version"] = version
+    with pytest.raises(UsageError, match=r"format_version .* is not supported"):
+        plan_from_dict(d)
+
+
+def test_a_damaged_plan_is_a_usage_error() -> None:
+    d = plan_to_dict(_sample())
+    del d["changes"][0]["action"]
+    with pytest.raises(UsageError, match="not a valid tapsync plan"):
+        plan_from_dict(d)
+    d = plan_to_dict(_sample())
+    d["changes"][0]["names"] = ["Other"]
+    with pytest.raises(UsageError, match="does not match its names"):
+        plan_from_dict(d)
