@@ -9,8 +9,11 @@ stays machine-readable.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,9 +22,23 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 
-from tapsync import __version__
+from tapsync import __version__, engine, policy
+from tapsync.changes import Action, Plan
 from tapsync.config import Config, find_config, load_config
-from tapsync.errors import NotBuiltYet, Problem, TapsyncError, UsageError
+from tapsync.errors import (
+    ApplyFailed,
+    Interrupted,
+    ManifestError,
+    NotBuiltYet,
+    PlanRefused,
+    Problem,
+    TapsyncError,
+    UsageError,
+)
+from tapsync.executor import ApplyResult, ChangeResult, Journal
+from tapsync.model import ResourceKey, State
+from tapsync.planfile import plan_from_dict, plan_to_dict
+from tapsync.render import render_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -189,18 +206,285 @@ def _not_built(name: str, issue: str) -> NoReturn:
     raise NotBuiltYet(f"'tapsync {name}' is not built yet ({issue}).")
 
 
-@cli.command()
-@common_options
-def plan(**_: Any) -> None:
-    """Read live state and show what apply would change, and what it costs."""
-    _not_built("plan", "planned: plan and apply issue")
+# ------------------------------------------------------------------- plan and apply
+
+@dataclass
+class Prepared:
+    """Everything a plan or apply needs before it talks to any service."""
+
+    opts: Options
+    config: Config
+    desired: State
+    names: list[str]
+    credentials: dict[str, dict[str, str]]
+    transport: Any
+
+
+def _prepare(opts: Options, plan: Plan | None = None) -> Prepared:
+    """Config, manifests (warnings to stderr), credentials and, with --sandbox, the app."""
+    from tapsync.manifest import LintOptions, check
+
+    cfg = opts.load()
+    checked = check(list(cfg.manifests), LintOptions(naming=dict(cfg.naming)))
+    if not checked.ok:
+        raise ManifestError([p for p in checked.problems if p.severity == "error"])
+    for p in checked.problems:
+        opts.out.info(f"{p.file}:{p.line}:{p.column}: {p.json_path}: warning: {p.message}")
+    desired = engine.apply_overrides(checked.state, cfg)
+    names = sorted(engine.used_providers(desired, plan))
+    transport = None
+    if opts.sandbox:
+        from tapsync.http import asgi_transport
+        from tapsync.sandbox import create_app
+
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        transport = asgi_transport(create_app(state_path=cfg.state_dir / "sandbox.db"))
+        creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in names}
+    else:
+        creds = engine.credentials_from(os.environ, cfg, names)
+    return Prepared(opts, cfg, desired, names, creds, transport)
+
+
+def _parse_targets(targets: Sequence[str]) -> list[ResourceKey]:
+    return [ResourceKey.parse(t) for t in targets]
+
+
+async def _read_and_plan(prep: Prepared, session: engine.Session,
+                         targets: Sequence[ResourceKey]) -> tuple[State, Plan]:
+    prep.opts.out.debug(f"reading live state of {', '.join(prep.names) or 'no provider'}…")
+    live = await engine.read_live(session, prep.desired)
+    return live, engine.make_plan(session, prep.desired, live, targets)
+
+
+def _guards(prep: Prepared, plan: Plan, live: State, *, force: bool) -> list[str]:
+    s = prep.config.safety
+    return policy.check_safety(plan, live, max_delete_percent=s.max_delete_percent,
+                               max_update_percent=s.max_update_percent,
+                               min_existing=s.min_existing, force=force)
 
 
 @cli.command()
 @common_options
-def apply(**_: Any) -> None:
-    """Apply a plan (computed now, or a saved PLANFILE)."""
-    _not_built("apply", "planned: plan and apply issue")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="How to print the plan on stdout.")
+@click.option("--out", "out_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also save the plan (JSON) for 'tapsync apply FILE'.")
+@click.option("--target", "targets", metavar="ADDRESS", multiple=True,
+              help='Plan only this object (and what it needs), e.g. '
+                   "'amplitude.event_type[\"Play Song\"]'. Repeatable.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when there are no changes, 2 when there are, 1 on error.")
+def plan(config: str | None, sandbox: bool, env_name: str | None, verbose: int, quiet: int,
+         no_color: bool, fmt: str, out_file: str | None, targets: Sequence[str],
+         detailed_exitcode: bool) -> None:
+    """Read live state and show what apply would change, and what it costs.
+
+    Only providers that a manifest uses are contacted. The plan lists creates, updates,
+    renames, restores, deletes (tombstones and prune only), sends, and differences a person
+    must make by hand, then unmanaged live objects, warnings, and the API cost.
+    """
+    opts = _options(config, sandbox, env_name, verbose, quiet, no_color)
+    keys = _parse_targets(targets)
+    prep = _prepare(opts)
+
+    async def go() -> tuple[State, Plan]:
+        async with engine.connect(prep.config, prep.names, prep.credentials,
+                                  transport=prep.transport) as session:
+            return await _read_and_plan(prep, session, keys)
+
+    live, the_plan = asyncio.run(go())
+    render_plan(fmt, the_plan, sys.stdout, color=opts.color and fmt == "text")
+    refusals = _guards(prep, the_plan, live, force=False)
+    for r in refusals:
+        opts.out.info(opts.out.style("Safety: ", fg="yellow") + r)
+    if out_file:
+        doc = plan_to_dict(the_plan)
+        doc["refusals"] = refusals
+        _write_atomically(Path(out_file), json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        opts.out.info(f"Saved the plan to {out_file}; apply exactly it with "
+                      f"'tapsync apply {out_file}'.")
+    if the_plan.errors:
+        raise PlanRefused(f"the plan has {len(the_plan.errors)} error(s); it cannot be applied "
+                          "as written")
+    if detailed_exitcode and the_plan.changes:
+        raise SystemExit(2)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside, then rename: a reader never sees half a plan."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@cli.command()
+@common_options
+@click.argument("planfile", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--max-cost", type=click.IntRange(min=0), metavar="N",
+              help="Refuse plans whose writes cost more than N API units.")
+@click.option("--allow-send", is_flag=True,
+              help="Allow sending push notifications (irreversible).")
+@click.option("--force", is_flag=True, help="Apply past the safety guards.")
+@click.option("--target", "targets", metavar="ADDRESS", multiple=True,
+              help="Apply only this object (and what it needs). Repeatable.")
+def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int, quiet: int,
+          no_color: bool, planfile: str | None, auto_approve: bool, max_cost: int | None,
+          allow_send: bool, force: bool, targets: Sequence[str]) -> None:
+    """Apply the changes a plan shows, inside each API's budget.
+
+    Without PLANFILE: plans, shows the plan and asks for confirmation (a non-interactive
+    stdin needs --auto-approve). With PLANFILE (from 'plan --out'): applies exactly that
+    plan, after checking that the live objects it touches have not changed since.
+    Afterwards the touched objects are read again and must match the manifests.
+    """
+    opts = _options(config, sandbox, env_name, verbose, quiet, no_color)
+    saved: Plan | None = None
+    saved_refusals: list[str] = []
+    if planfile:
+        if targets:
+            raise UsageError("--target cannot narrow a saved plan; plan again with --target")
+        saved, saved_refusals = _load_planfile(Path(planfile))
+    keys = _parse_targets(targets)
+    prep = _prepare(opts, saved)
+    stop = asyncio.Event()
+
+    async def go() -> tuple[Plan, ApplyResult, Plan, Path | None]:
+        async with engine.connect(prep.config, prep.names, prep.credentials,
+                                  transport=prep.transport) as session:
+            if saved is None:
+                live, the_plan = await _read_and_plan(prep, session, keys)
+                render_plan("text", the_plan, sys.stdout, color=opts.color)
+                refusals = _guards(prep, the_plan, live, force=force)
+            else:
+                the_plan = saved
+                render_plan("text", the_plan, sys.stdout, color=opts.color)
+                refusals = [] if force else saved_refusals
+                await engine.check_stale(session, the_plan)
+            refusals = [*policy.check_errors(the_plan), *refusals,
+                        *policy.check_cost(the_plan, max_cost),
+                        *policy.check_sends(the_plan, allow_send)]
+            if refusals:
+                raise PlanRefused("refusing to apply:\n  " + "\n  ".join(refusals))
+            if not [c for c in the_plan.changes if c.action is not Action.MANUAL]:
+                return the_plan, ApplyResult(), Plan(), None
+            if saved is None and not auto_approve:
+                _confirm(opts)
+            journal = Journal(prep.config.state_dir / "journal")
+            try:
+                result = await _run_with_progress(session, the_plan, journal, opts, stop)
+            finally:
+                journal.close()
+            after = Plan()
+            if not result.interrupted:
+                opts.out.debug("reading the touched objects again…")
+                after = await engine.converge(session, prep.desired, the_plan)
+            return the_plan, result, after, journal.path
+
+    the_plan, result, after, journal_path = asyncio.run(go())
+    _report(opts, the_plan, result, after, journal_path)
+
+
+def _load_planfile(path: Path) -> tuple[Plan, list[str]]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not a saved plan: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{path}: not a saved plan (expected a JSON object)")
+    refusals = doc.get("refusals") or []
+    return plan_from_dict(doc), [str(r) for r in refusals]
+
+
+def _confirm(opts: Options) -> None:
+    if not sys.stdin.isatty():
+        raise PlanRefused("stdin is not interactive: pass --auto-approve to apply without "
+                          "confirmation (or save a plan with --out and apply that file)")
+    if not click.confirm("Apply these changes?", default=False, err=True):
+        raise PlanRefused("apply cancelled; nothing was written")
+
+
+async def _run_with_progress(session: engine.Session, the_plan: Plan, journal: Journal,
+                             opts: Options, stop: asyncio.Event) -> ApplyResult:
+    """Apply with a progress bar on a terminal; Ctrl-C lets in-flight calls finish."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    for name, budget in session.budgets.items():
+        budget.on_wait = _waiter(opts, name)
+    total = sum(c.cost for c in the_plan.changes if c.action is not Action.MANUAL)
+    bar_wanted = sys.stderr.isatty() and opts.verbosity >= 0
+    with click.progressbar(length=max(total, 1), label="Applying", file=sys.stderr,
+                           show_eta=True, show_percent=True) if bar_wanted \
+            else _NoBar() as bar:
+
+        def progress(res: ChangeResult, done: int, _total: int) -> None:
+            bar.update(res.change.cost)
+            if res.status == "failed" or (not bar_wanted and opts.verbosity > 0):
+                opts.out.info(f"{res.change.key.address}: {res.status} {res.message}")
+
+        try:
+            return await engine.apply_plan(session, the_plan, journal=journal,
+                                           progress=progress, stop=stop)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _waiter(opts: Options, provider: str) -> Callable[[float, str], None]:
+    def on_wait(seconds: float, reason: str) -> None:
+        if seconds >= 1:
+            opts.out.info(f"{provider}: waiting {_duration(seconds)} for the {reason}")
+    return on_wait
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+def _report(opts: Options, the_plan: Plan, result: ApplyResult, after: Plan,
+            journal_path: Path | None) -> None:
+    if not result.results:
+        click.echo("No changes to apply.")
+        return
+    ok = len(result.applied)
+    failed = [r for r in result.results if r.status == "failed"]
+    skipped = [r for r in result.results if r.status == "skipped"]
+    manual = [r for r in result.results if r.status == "manual"]
+    click.echo(opts.out.style(f"Apply complete: {ok} applied, {len(failed)} failed, "
+                              f"{len(skipped)} skipped", bold=True)
+               + (f", {len(manual)} left for a person." if manual else "."), color=opts.color)
+    for r in failed:
+        click.echo(opts.out.style("  failed ", fg="red") + f"{r.change.key.address}: {r.message}",
+                   color=opts.color)
+    for r in skipped:
+        click.echo(f"  skipped {r.change.key.address}: {r.message}")
+    if journal_path is not None:
+        opts.out.info(f"Journal: {journal_path}")
+    if result.interrupted:
+        raise Interrupted("interrupted: calls in flight finished; plan again to see what is left")
+    if failed or skipped:
+        raise ApplyFailed(f"{len(failed) + len(skipped)} change(s) did not apply; "
+                          "the others did (see above)")
+    if after.changes:
+        lines = [f"{c.key.address}: " + (", ".join(f.label for f in c.fields) or c.action.value)
+                 for c in after.changes]
+        raise ApplyFailed("applied, but these did not converge (the service holds other "
+                          "values than were written):\n  " + "\n  ".join(lines))
+    opts.out.info(opts.out.style("Converged: a new plan shows no changes.", fg="green"))
 
 
 @cli.command()

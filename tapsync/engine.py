@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tapsync.budget import Budget, Window
@@ -21,6 +21,7 @@ from tapsync.errors import ConfigError, StalePlanError
 from tapsync.executor import ApplyResult, Executor, Journal, Progress
 from tapsync.http import ApiClient, Transport, make_client
 from tapsync.model import ResourceKey, State
+from tapsync.normalize import canonical
 from tapsync.planner import fingerprint
 from tapsync.planner import plan as compute_plan
 from tapsync.providers.amplitude import AmplitudeProvider
@@ -38,6 +39,23 @@ SANDBOX_CREDENTIALS: Mapping[str, Mapping[str, str]] = {
     "pypestream": {"api_key": "sandbox-token"},
 }
 SANDBOX_BASE_URL = "http://sandbox.invalid"
+
+
+def apply_overrides(desired: State, config: Config) -> State:
+    """``environments.<env>.overrides``: per-field values, keyed by address, for one env."""
+    if not config.overrides:
+        return desired
+    by_key = {r.key: r for r in desired}
+    for address, fields in config.overrides.items():
+        key = ResourceKey.parse(address)
+        if key not in by_key or not isinstance(fields, Mapping):
+            raise ConfigError(f"{config.path}: environments.{config.environment}.overrides: "
+                              f"{address} is not declared in the manifests"
+                              if key not in by_key else f"{address}: expected field: value")
+        r = by_key[key]
+        attrs = canonical(key.provider, key.kind, {**r.attrs, **fields})
+        by_key[key] = replace(r, attrs=attrs)
+    return State(by_key.values())
 
 
 def all_specs() -> dict[tuple[str, str], KindSpec]:
