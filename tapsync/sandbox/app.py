@@ -1,0 +1,119 @@
+"""Assembling the sandbox: one Starlette app for every emulated API, and serving it.
+
+``create_app`` is what ``--sandbox`` (through ``httpx.ASGITransport``) and the tests use;
+``serve`` is what ``tapsync sandbox serve`` runs; ``serve_in_thread`` gives end-to-end
+tests a real socket on 127.0.0.1 without a subprocess. Each emulated API contributes its
+routes and its :class:`Guard` through an ``install`` function, so another provider is
+one more module and one more line here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from tapsync.sandbox import admin, amplitude, ingest
+from tapsync.sandbox.clock import Clock
+from tapsync.sandbox.faults import ConnectionDropped
+from tapsync.sandbox.limits import CostLimiter
+from tapsync.sandbox.pipeline import SandboxMiddleware
+from tapsync.sandbox.runtime import Runtime, Settings
+from tapsync.sandbox.store import Store
+
+DEFAULT_AMPLITUDE_CREDENTIALS = ("sandbox-api-key", "sandbox-secret-key")
+
+
+def create_app(
+    *,
+    state_path: str | os.PathLike[str] | None = None,
+    clock: Clock | None = None,
+    legacy_delete: bool = False,
+    concurrent_cost: int = 4,
+    hourly_cost: int = 7200,
+    latency_ms: float = 0,
+    amplitude_credentials: tuple[str, str] = DEFAULT_AMPLITUDE_CREDENTIALS,
+) -> Starlette:
+    """A fresh sandbox. ``state_path=None`` keeps state in memory (a new, empty project);
+    a path persists it in SQLite across restarts. The runtime is ``app.state.sandbox``."""
+    the_clock = clock if clock is not None else Clock()
+    settings = Settings(latency_ms=float(latency_ms), legacy_delete=legacy_delete,
+                        concurrent_cost=concurrent_cost, hourly_cost=hourly_cost)
+    runtime = Runtime(
+        store=Store(state_path),
+        clock=the_clock,
+        limiter=CostLimiter(the_clock, concurrent_cost=concurrent_cost, hourly_cost=hourly_cost),
+        settings=settings,
+        credentials={"amplitude": tuple(amplitude_credentials)},
+    )
+    routes: list[BaseRoute] = [*admin.routes()]
+    routes += amplitude.install(runtime, tuple(amplitude_credentials))  # type: ignore[arg-type]
+    routes += ingest.install(runtime)
+    app = Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, runtime=runtime)])
+    app.state.sandbox = runtime
+    app.state.initial_settings = replace(settings)
+    return app
+
+
+class _QuietDrops(logging.Filter):
+    """Injected connection drops are intended: keep their tracebacks out of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
+
+
+def _config(app: Starlette, log_level: str) -> object:
+    import uvicorn
+
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+
+
+def serve(
+    host: str, port: int, state_path: str | None, latency_ms: float, legacy_delete: bool
+) -> None:
+    """Serve every emulated API on ``host:port`` until interrupted (blocking)."""
+    import uvicorn
+
+    app = create_app(state_path=state_path, latency_ms=latency_ms, legacy_delete=legacy_delete)
+    config = _config(app, "warning")
+    assert isinstance(config, uvicorn.Config)
+    config.host, config.port = host, port
+    uvicorn.Server(config).run()
+
+
+@contextmanager
+def serve_in_thread(app: Starlette, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``app`` on a free loopback port in a background thread; yields the base URL."""
+    import uvicorn
+
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
+    # then, and without it every response stalls ~40 ms on Nagle + delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    config = _config(app, "error")
+    assert isinstance(config, uvicorn.Config)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        else:
+            raise RuntimeError("the sandbox server did not start")
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
