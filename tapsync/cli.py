@@ -116,7 +116,46 @@ def _options(config: str | None, sandbox: bool, env_name: str | None, verbose: i
                    env_name)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class TapsyncGroup(click.Group):
+    """A group that maps every error to CONTRACT.md's exit codes, whoever calls it.
+
+    The console script, ``main()`` and click's test runner all go through here, so a
+    user error never shows a traceback and a usage error exits 1 (click's default is 2,
+    which ``plan --detailed-exitcode`` reserves for "changes").
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        code = _mapped(lambda: super(TapsyncGroup, self).main(
+            args, prog_name, complete_var, standalone_mode=False, **extra))
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _mapped(call: Callable[[], Any]) -> int:
+    try:
+        result = call()
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return 1
+    except TapsyncError as exc:
+        Output(color=_want_color(False, sys.stderr)).error(str(exc))
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+@click.group(cls=TapsyncGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="tapsync")
 def cli() -> None:
     """Keep analytics taxonomy, experiments and push campaigns in git.
@@ -531,28 +570,10 @@ def serve(host: str, port: int, state: str | None, latency_ms: float,
 # ---------------------------------------------------------------------------- entry
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; map every error to CONTRACT.md's exit codes (usage errors: 1)."""
-    try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="tapsync",
-                 standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Interrupted.", err=True)
-        return 130
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        return 1
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return 1
-    except TapsyncError as exc:
-        Output(color=_want_color(False, sys.stderr)).error(str(exc))
-        return exc.exit_code
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        return 130
-    return 0
+    """Run the CLI and return its exit code (see :class:`TapsyncGroup`)."""
+    code = cli.main(args=list(argv) if argv is not None else None, prog_name="tapsync",
+                    standalone_mode=False)
+    return int(code)
 
 
 def run() -> None:  # pragma: no cover - console entry point
