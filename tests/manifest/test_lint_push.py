@@ -1,0 +1,123 @@
+"""Taplytics push foot-guns (seed 001) and the other providers' rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from tapsync.manifest.lint_providers import SEED_NOT_EQUAL, SEED_ORDERING
+
+from .conftest import Run, messages, only
+
+GOOD = """
+taplytics:
+  push_campaigns:
+    - name: sale
+      notification: {alert: hi}
+      filters: [{type: country, comparator: "=", values: [CA]}]
+      schedule: {time: "2027-01-01T00:00:00Z"}
+"""
+
+
+def push(run: Run, old: str, new: str) -> list[str]:
+    assert old in GOOD
+    return messages(run(GOOD.replace(old, new))) + messages(run(GOOD.replace(old, new)),
+                                                            "warning")
+
+
+def test_the_good_push_is_clean(run: Run) -> None:
+    checked = run(GOOD)
+    assert checked.ok and not checked.problems
+
+
+def test_a_push_needs_filters_or_send_to_all_users(run: Run) -> None:
+    got = push(run, '      filters: [{type: country, comparator: "=", values: [CA]}]\n', "")
+    assert len(got) == 1 and "goes to ALL users" in got[0]
+    assert run(GOOD.replace('filters: [{type: country, comparator: "=", values: [CA]}]',
+                            "send_to_all_users: true")).ok
+
+
+def test_a_push_needs_a_schedule(run: Run) -> None:
+    got = push(run, '      schedule: {time: "2027-01-01T00:00:00Z"}\n', "")
+    assert len(got) == 1 and "sent the moment it is applied" in got[0]
+    assert run(GOOD.replace('{time: "2027-01-01T00:00:00Z"}', "now")).ok
+
+
+def test_schedule_in_the_past_uses_the_injected_clock(run: Run) -> None:
+    got = push(run, "2027-01-01T00:00:00Z", "2026-11-22T11:59:59Z")
+    assert got == ["7:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time "
+                   "2026-11-22T11:59:59Z is in the past (now is 2026-11-22T12:00:00Z)"]
+
+
+@pytest.mark.parametrize(("local", "severity"), [("2026-11-21T12:00:00", "error"),
+                                                 ("2026-11-22T20:00:00", "warning"),
+                                                 ("2026-11-24T00:00:00", None)])
+def test_local_time_is_past_everywhere_or_only_somewhere(run: Run, local: str,
+                                                         severity: str | None) -> None:
+    checked = run(GOOD.replace('time: "2027-01-01T00:00:00Z"', f'local_time: "{local}"'))
+    assert [p.severity for p in checked.problems] == ([severity] if severity else [])
+
+
+@pytest.mark.parametrize("comparator", [">", "<", "==", "~"])
+def test_only_four_comparators_exist(run: Run, comparator: str) -> None:
+    got = push(run, 'comparator: "="', f'comparator: "{comparator}"')
+    assert any(f"comparator '{comparator}' is not one of =, <=, >=, !=" in m for m in got)
+
+
+def test_custom_data_needs_a_data_key_and_only_it_takes_one(run: Run) -> None:
+    got = push(run, "type: country", "type: custom_data")
+    assert got == ["6:17: $.taplytics.push_campaigns[0].filters[0]: a custom_data filter needs "
+                   "dataKey (the custom data key to compare)"]
+    got = push(run, "values: [CA]", "values: [CA], dataKey: x")
+    assert len(got) == 1 and "dataKey is only for type custom_data" in got[0]
+
+
+def test_not_equal_with_several_values_warns_with_the_seeds_reason(run: Run) -> None:
+    checked = run(GOOD.replace('comparator: "=", values: [CA]', 'comparator: "!=", '
+                               "values: [CA, US]"))
+    assert checked.ok
+    assert only(checked, "warning").message == SEED_NOT_EQUAL
+
+
+def test_ordering_on_a_string_field_warns_but_not_on_versions(run: Run) -> None:
+    checked = run(GOOD.replace('type: country, comparator: "="', 'type: app_lang, '
+                               'comparator: ">="'))
+    assert checked.ok and only(checked, "warning").message == SEED_ORDERING
+    assert not run(GOOD.replace('type: country, comparator: "=", values: [CA]',
+                                'type: an_version, comparator: ">=", values: ["5.0.0"]')
+                   ).problems
+
+
+def test_image_must_be_jpg_jpeg_or_png(run: Run) -> None:
+    base = GOOD.replace("notification: {alert: hi}", "notification: {alert: hi}\n"
+                        "      image: {url: 'https://x.example/a.GIF'}")
+    assert "must end in .jpg, .jpeg or .png" in only(run(base)).message
+    assert run(base.replace("a.GIF", "a.JPEG?v=2")).ok
+
+
+def test_alert_is_required_unless_custom_keys(run: Run) -> None:
+    no_alert = GOOD.replace("{alert: hi}", "{time_to_live: 60}")
+    assert "notification.alert is required" in only(run(no_alert)).message
+    assert run(no_alert.replace("      schedule:", "      custom_keys: {deep_link: x}\n"
+                                "      schedule:")).ok
+
+
+def test_apptimize_default_value_must_match_the_declared_type(run: Run) -> None:
+    checked = run("""
+        apptimize:
+          probe_user_id: tapsync-probe
+          dynamic_variables:
+            - {name: a, type: int, defaultValue: 1.5}
+            - {name: b, type: string-array, defaultValue: [x, 1]}
+            - {name: c, type: bool-dictionary, defaultValue: {k: true}}
+            - {name: d, type: double, defaultValue: 2}
+    """)
+    got = messages(checked)
+    assert len(got) == 2 and "defaultValue is not of type int" in got[0]
+    assert "defaultValue is not of type string-array" in got[1]
+
+
+def test_insights_referring_to_undeclared_dashboards_warn(run: Run) -> None:
+    checked = run("pypestream:\n  dashboards: [{name: Growth}]\n"
+                  "  insights: [{name: I, dashboards: [Growth, Nope]}]\n")
+    assert checked.ok
+    assert "'Nope' is not declared" in only(checked, "warning").message

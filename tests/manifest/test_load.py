@@ -1,0 +1,197 @@
+"""Loading: files and folders, marks, YAML edge cases, refusals that must be quick."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tapsync.errors import ManifestError
+from tapsync.manifest import LintOptions, check, load
+from tapsync.manifest.data import Loaded, unpack
+from tapsync.manifest.load import parse
+from tapsync.manifest.where import mark_at
+
+from .conftest import Run, Write, messages, only
+
+
+def loaded(text: str) -> Loaded:
+    out = Loaded()
+    parse(text, "t.yaml", out)
+    return out
+
+
+def test_folders_are_read_recursively_in_sorted_order(write: Write, tmp_path: Path) -> None:
+    write("b.yaml", "amplitude: {categories: [{name: B}]}\n")
+    write("a/z.yml", "amplitude: {categories: [{name: Z}]}\n")
+    write("a/notes.txt", "not yaml: [")
+    checked = check([tmp_path])
+    assert checked.ok
+    assert checked.files == [str(tmp_path / "a/z.yml"), str(tmp_path / "b.yaml")]
+    assert {r.key.name for r in checked.state} == {("B",), ("Z",)}
+
+
+def test_a_missing_path_is_a_problem_not_an_exception(tmp_path: Path) -> None:
+    checked = check([tmp_path / "nope"])
+    assert not checked.ok
+    assert "no such file" in checked.problems[0].message
+
+
+def test_sections_merge_across_files(run: Run) -> None:
+    checked = run(files={"cats.yaml": "amplitude: {categories: [{name: Media}]}\n",
+                         "events.yaml": "amplitude:\n  event_types:\n"
+                                        "    - {name: Play, category: Media}\n"})
+    assert checked.ok, messages(checked)
+    assert len(checked.state) == 2
+
+
+def test_values_remember_their_line_and_column() -> None:
+    out = loaded("a:\n  b:\n    - x\n    - {c: 1}\n")
+    root = out.documents[0].root
+    assert unpack(mark_at(out.documents[0], ["a", "b", 1, "c"])) == (4, 11)
+    assert unpack(mark_at(out.documents[0], ["a", "b", 1, "c"], key=True)) == (4, 8)
+    assert root["a"]["b"] == ["x", {"c": 1}]
+
+
+def test_yaml_scalars_resolve_like_yaml_but_timestamps_stay_text() -> None:
+    root = loaded("a: 1\nb: 1.5\nc: yes\nd: ~\ne: '1'\nf: 2026-12-05T15:00:00Z\ng: 0x1f\n"
+                  "h: !!str 12\n").documents[0].root
+    assert root == {"a": 1, "b": 1.5, "c": True, "d": None, "e": "1",
+                    "f": "2026-12-05T15:00:00Z", "g": 31, "h": "12"}
+
+
+def test_keys_are_kept_as_written() -> None:
+    root = loaded("on: 1\n12: 2\n").documents[0].root
+    assert list(root) == ["on", "12"]
+
+
+def test_merge_keys_work_and_explicit_keys_win() -> None:
+    root = loaded("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n").documents[0].root
+    assert root["use"] == {"x": 1, "y": 3}
+
+
+def test_duplicate_keys_are_errors_naming_the_first_line(run: Run) -> None:
+    checked = run("amplitude:\n  categories: []\n  categories: []\n")
+    p = only(checked)
+    assert (p.line, p.column) == (3, 3)
+    assert "duplicate key 'categories' (first at line 2)" in p.message
+
+
+def test_malformed_yaml_gives_line_and_column_not_a_traceback(run: Run) -> None:
+    checked = run("amplitude:\n  categories:\n    - name: [unclosed\n  event_types: x\n")
+    p = only(checked)
+    assert p.message.startswith("YAML syntax error")
+    assert p.line == 4 and p.column >= 1
+
+
+def test_invalid_utf8_is_reported(write: Write, tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_bytes(b"amplitude:\n  categories: [{name: \xff\xfe}]\n")
+    p = only(check([tmp_path]))
+    assert "YAML syntax error" in p.message
+
+
+def test_alias_bomb_is_refused_quickly(run: Run) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 12):
+        prev = chr(ord("a") + i - 1)
+        cur = chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    start = time.perf_counter()
+    checked = run("\n".join(lines) + "\n")
+    assert time.perf_counter() - start < 1.0
+    p = only(checked)
+    assert "alias bomb" in p.message
+
+
+def test_a_recursive_alias_is_refused(run: Run) -> None:
+    p = only(run("a: &x\n  b: *x\n"))
+    assert "recursive alias" in p.message
+
+
+def test_small_alias_reuse_is_fine(run: Run) -> None:
+    checked = run("""
+        taplytics:
+          push_campaigns:
+            - name: one
+              notification: {alert: hi}
+              filters: &f [{type: country, comparator: "=", values: [CA]}]
+              schedule: now
+            - name: two
+              notification: {alert: ho}
+              filters: *f
+              schedule: now
+    """)
+    assert checked.ok, messages(checked)
+
+
+def test_oversized_file_is_refused_before_reading(write: Write, tmp_path: Path) -> None:
+    write("big.yaml", "amplitude:\n  categories:\n" + "    - name: x\n" * 200)
+    start = time.perf_counter()
+    checked = check([tmp_path], LintOptions(max_file_bytes=1000))
+    assert time.perf_counter() - start < 1.0
+    p = only(checked)
+    assert "over the limit of 1000 bytes" in p.message and p.line == 1
+
+
+def test_deep_nesting_is_refused(run: Run) -> None:
+    p = only(run("a: " + "[" * 300 + "]" * 300 + "\n"))
+    assert "nesting deeper than" in p.message
+
+
+def test_unsupported_tags_are_errors(run: Run) -> None:
+    p = only(run("amplitude: !!python/object:os.system {}\n"))
+    assert "unsupported YAML tag" in p.message
+
+
+def test_empty_files_declare_nothing(run: Run) -> None:
+    checked = run("# only a comment\n")
+    assert checked.ok and len(checked.state) == 0
+
+
+def test_a_document_that_is_not_a_mapping_is_an_error(run: Run) -> None:
+    p = only(run("- amplitude\n"))
+    assert "must be a mapping of sections" in p.message
+
+
+def test_load_raises_with_every_error(run: Run, tmp_path: Path) -> None:
+    run("amplitude:\n  categories: [{name: A, x: 1}]\n  event_types: [{}]\n")
+    try:
+        load([tmp_path])
+    except ManifestError as exc:
+        assert len(exc.problems) == 2
+        assert "m.yaml:2:" in str(exc) and "m.yaml:3:" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("load() accepted invalid manifests")
+
+
+def test_warnings_do_not_fail(run: Run, tmp_path: Path) -> None:
+    checked = run("amplitude:\n  user_properties: [{name: 'gp:plan'}]\n")
+    assert checked.ok and checked.problems[0].severity == "warning"
+    assert load([tmp_path]).get(next(iter(checked.state)).key) is not None
+
+
+def test_problems_are_sorted_by_file_line_column(run: Run) -> None:
+    checked = run(files={"b.yaml": "amplitude: {x: 1}\n",
+                         "a.yaml": "amplitude:\n  y: 1\n  categories: [{name: A, z: 2}]\n"})
+    keys = [(p.file, p.line, p.column) for p in checked.problems]
+    assert keys == sorted(keys) and len(keys) == 3
+
+
+def test_hidden_folders_and_other_extensions_are_skipped(write: Write, tmp_path: Path) -> None:
+    write(".tapsync/state.yaml", "not: a manifest\n")
+    write("notes.md", "# hi\n")
+    write("x.yml", "amplitude: {categories: [{name: X}]}\n")
+    checked = check([tmp_path])
+    assert checked.ok and checked.files == [str(tmp_path / "x.yml")]
+
+
+def test_a_file_named_explicitly_is_read_whatever_its_extension(write: Write) -> None:
+    path = write("manifest.txt", "amplitude: {categories: [{name: X}]}\n")
+    assert len(check([path]).state) == 1
+
+
+def test_field_sources_compare_like_a_dict(run: Run, tmp_path: Path) -> None:
+    r = next(iter(run("amplitude:\n  categories: [{name: A}]\n  event_types:\n"
+                      "    - {name: E, category: A}\n").state.of_kind("amplitude",
+                                                                      "event_type")))
+    assert r.field_sources == {"category": r.field_sources["category"]}
+    assert list(r.field_sources) == ["category"] and "name" not in r.field_sources
