@@ -10,7 +10,7 @@ the reverse for deletes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,11 @@ class KindSpec:
     costs: Mapping[Action, int] = field(default_factory=dict)
     #: live objects of this kind nobody declares are history, not drift (sent pushes)
     unmanaged_is_history: bool = False
+    #: mapping fields owned as a whole: a key dropped from the manifest is removed live
+    #: (Taplytics ``custom_data``); other mappings are compared only on the keys written
+    whole_fields: tuple[str, ...] = ()
+    #: says in words what a SEND of these attrs does (audience and time), for reviewers
+    describe: Callable[[Mapping[str, Any]], str] | None = None
     identity_fields: tuple[str, ...] = ()
 
     def cost(self, action: Action) -> int:

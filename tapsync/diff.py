@@ -10,12 +10,14 @@ because index-by-index changes of a sorted list read as noise to a reviewer.
 Ownership reaches into nested mappings: a key the manifest leaves out of a mapping
 (``notification.time_to_live`` the service filled in, a ``custom_data`` key someone else
 set, which Taplytics merges rather than replaces) is left as it is live. To clear one,
-write its empty value.
+write its empty value. A kind can declare fields it owns *as a whole*
+(``KindSpec.whole_fields``): those are compared entirely, so a key dropped from the
+manifest is a difference to remove.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -26,7 +28,7 @@ _MISSING: Any = object()
 
 
 def diff(desired: Mapping[str, Any], live: Mapping[str, Any],
-         scope: Iterable[str]) -> tuple[FieldChange, ...]:
+         scope: Iterable[str], whole: Collection[str] = ()) -> tuple[FieldChange, ...]:
     """The differences of ``scope`` fields, live → desired, each path starting with its field.
 
     A field missing on one side reads as ``None`` on that side (so a missing field and an
@@ -38,7 +40,8 @@ def diff(desired: Mapping[str, Any], live: Mapping[str, Any],
         if name in seen:
             continue
         seen.add(name)
-        after, before = desired.get(name), _project(live.get(name), desired.get(name))
+        after = desired.get(name)
+        before = live.get(name) if name in whole else _project(live.get(name), after)
         if after == before:
             continue
         if _nested(before) and _nested(after) and type(before) is type(after):

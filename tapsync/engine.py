@@ -26,9 +26,11 @@ from tapsync.planner import fingerprint
 from tapsync.planner import plan as compute_plan
 from tapsync.providers.amplitude import AmplitudeProvider
 from tapsync.providers.base import Provider
+from tapsync.providers.taplytics import TaplyticsProvider
 
 PROVIDER_CLASSES: Mapping[str, type[Provider]] = {
     "amplitude": AmplitudeProvider,
+    "taplytics": TaplyticsProvider,
 }
 
 #: credentials the sandbox accepts (CONTRACT.md §6); used only with --sandbox

@@ -29,7 +29,7 @@ from typing import Any
 
 from tapsync.changes import Action, Change, FieldChange, KindSpec, Plan, PlanWarning
 from tapsync.diff import diff
-from tapsync.model import Resource, ResourceKey, State
+from tapsync.model import Resource, ResourceKey, State, key_order
 from tapsync.policy import BudgetLike, CostModel, plan_costs
 
 #: child kind → parent kind: children are named ``(parent, leaf)`` and follow a renamed parent
@@ -88,13 +88,15 @@ class _Planner:
         self.unmanaged: list[ResourceKey] = []
         self.warnings: list[_Note] = []
         self.errors: list[_Note] = []
+        #: (provider, child kind, parent leaf) → child leaves; built after run(), see children
+        self._children: dict[bool, dict[tuple[str, str, str], set[str]]] = {}
 
     def spec(self, key: ResourceKey) -> KindSpec | None:
         return self.specs.get((key.provider, key.kind))
 
-    def order(self, r: Resource) -> tuple[int, ResourceKey]:
+    def order(self, r: Resource) -> tuple[int, str, str, tuple[str, ...]]:
         spec = self.spec(r.key)
-        return (spec.order if spec else 0, r.key)
+        return (spec.order if spec else 0, *key_order(r.key))
 
     def run(self) -> None:
         ordered = sorted(self.desired, key=self.order)
@@ -110,6 +112,25 @@ class _Planner:
             else:
                 self.declared(r, spec)
         self.leftovers()
+
+    def children(self, desired: bool) -> dict[tuple[str, str, str], set[str]]:
+        """Declared (``desired``) or live, not deleted, children by parent: one pass.
+
+        Only valid once :meth:`run` has re-keyed the children of renamed parents.
+        """
+        index = self._children.get(desired)
+        if index is None:
+            if desired:
+                keys = [r.key for r in self.desired if not r.absent]
+            else:
+                keys = [k for k, orig in self.view.items()
+                        if (lr := self.live.get(orig)) is not None and not lr.meta.get("deleted")]
+            index = {}
+            for k in keys:
+                if len(k.name) > 1:
+                    index.setdefault((k.provider, k.kind, k.name[0]), set()).add(k.leaf)
+            self._children[desired] = index
+        return index
 
     def error(self, key: ResourceKey, message: str) -> None:
         self.errors.append((key, PlanWarning(key.address, message)))
@@ -192,9 +213,10 @@ class _Planner:
             self.error(key, f"{key.address} does not exist and cannot be created through "
                             f"the {key.provider} API: create it in the dashboard")
         elif spec.sends:
+            what = spec.describe(r.attrs) if spec.describe is not None else \
+                "sends it to users now or at its schedule"
             self.make(Action.SEND, key, spec, desired=r,
-                      reason="creating it sends it to users now or at its schedule; "
-                             "this cannot be undone")
+                      reason=f"{what}; this cannot be undone")
         else:
             reason = "re-creates a deleted object (the API cannot restore it)" if lr else ""
             self.make(Action.CREATE, key, spec, desired=r, reason=reason)
@@ -247,7 +269,7 @@ class _Planner:
     def leftovers(self) -> None:
         """Live objects no manifest accounts for: pruned, history, or unmanaged."""
         refused: set[str] = set()
-        for eff, orig in sorted(self.view.items()):
+        for eff, orig in sorted(self.view.items(), key=lambda item: key_order(item[0])):
             lr = self.live.get(orig)
             if orig in self.claimed or lr is None or lr.meta.get("deleted") \
                     or lr.meta.get("builtin"):
@@ -269,7 +291,8 @@ class _Planner:
 
 def _diff(desired: Resource, live: Resource | None, spec: KindSpec) -> tuple[FieldChange, ...]:
     scope = [f for f in desired.attrs if f not in spec.identity_fields]
-    return diff(desired.attrs, live.attrs if live is not None else {}, scope)
+    return diff(desired.attrs, live.attrs if live is not None else {}, scope,
+                spec.whole_fields)
 
 
 def _suggest_renames(p: _Planner) -> list[_Note]:
@@ -306,13 +329,11 @@ def _children(p: _Planner, parent: ResourceKey, *, desired: bool) -> set[str]:
     kinds = {c for c, k in PARENT_KINDS.items() if k == parent.kind}
     if not kinds or len(parent.name) != 1:
         return set()
-    if desired:
-        keys = [r.key for r in p.desired if not r.absent]
-    else:
-        keys = [k for k, orig in p.view.items()
-                if (lr := p.live.get(orig)) is not None and not lr.meta.get("deleted")]
-    return {k.leaf for k in keys if k.provider == parent.provider and k.kind in kinds
-            and len(k.name) > 1 and k.name[0] == parent.leaf}
+    index = p.children(desired)
+    out: set[str] = set()
+    for kind in kinds:
+        out |= index.get((parent.provider, kind, parent.leaf), set())
+    return out
 
 
 def _narrow(targets: Sequence[ResourceKey], p: _Planner, changes: list[Change],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tapsync.audience import describe_push
 from tapsync.changes import Action, KindSpec
 
 _WRITES = {Action.CREATE: 2, Action.UPDATE: 2, Action.RENAME: 2, Action.DELETE: 2,
@@ -31,6 +32,8 @@ SPECS: Mapping[tuple[str, str], KindSpec] = {
                                           can_update=False, costs=_CALL),
     ("taplytics", "push_campaign"): KindSpec("taplytics", "push_campaign", 1, can_update=False,
                                              can_delete=False, sends=True, immutable=True,
-                                             unmanaged_is_history=True, costs=_CALL),
-    ("taplytics", "user"): KindSpec("taplytics", "user", 0, costs=_CALL),
+                                             unmanaged_is_history=True, costs=_CALL,
+                                             describe=describe_push),
+    ("taplytics", "user"): KindSpec("taplytics", "user", 0, costs=_CALL,
+                                    whole_fields=("custom_data",)),
 }

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from tapsync.sandbox import admin, amplitude, ingest
+from tapsync.sandbox import admin, amplitude, ingest, taplytics
 from tapsync.sandbox.clock import Clock
 from tapsync.sandbox.faults import ConnectionDropped
 from tapsync.sandbox.limits import CostLimiter
@@ -57,6 +57,7 @@ def create_app(
     routes: list[BaseRoute] = [*admin.routes()]
     routes += amplitude.install(runtime, tuple(amplitude_credentials))  # type: ignore[arg-type]
     routes += ingest.install(runtime)
+    routes += taplytics.install(runtime)
     app = Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, runtime=runtime)])
     app.state.sandbox = runtime
     app.state.initial_settings = replace(settings)

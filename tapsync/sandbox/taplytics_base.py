@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -72,7 +73,8 @@ def stamp(when: datetime, *, millis: bool = False) -> str:
 
 
 def new_id(runtime: Runtime, kind: str) -> str:
-    return f"{ID_BASE + runtime.store.next_id(NS, kind + '_id'):024x}"
+    """A fresh 24-hex id; each kind counts in its own range, so ids never collide."""
+    return f"{ID_BASE + (zlib.crc32(kind.encode()) << 32) + runtime.store.next_id(NS, kind):024x}"
 
 
 @dataclass

@@ -1,0 +1,106 @@
+"""Who a push reaches and when, in words, for the plan line of an irreversible send.
+
+A reviewer approving ``tapsync apply --allow-send`` should not have to evaluate filter
+algebra in their head. The rules come from the Taplytics v2 reference (seed 001): no
+filters → every user; filters combine with AND, except ``an_version`` and
+``ios_version``, which combine with OR; an ``an_version`` filter alone sends to Android
+only, an ``ios_version`` filter alone to iOS only; a user matches a filter if ANY value
+matches (so ``!=`` with several values matches everyone); no schedule → now; a
+``local_time`` wins over ``time``; ``production`` defaults to false (sandbox devices).
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+VERSION_TYPES = {"an_version": "Android", "ios_version": "iOS"}
+LABELS = {"id": "Taplytics id", "email": "email", "gender": "gender", "user_id": "user_id",
+          "age": "age", "app_lang": "app language", "device_model": "device model",
+          "push_token": "push token", "push_token_sandbox": "sandbox push token"}
+
+
+def describe_push(attrs: Mapping[str, Any]) -> str:
+    """E.g. ``sends to users in Canada or US at 2026-12-05 15:00 UTC, production``."""
+    filters = [f for f in attrs.get("filters") or [] if isinstance(f, Mapping)]
+    who = _audience(filters) if filters and attrs.get("send_to_all_users") is not True \
+        else "all users"
+    devices = "production" if attrs.get("production") is True else "sandbox devices only"
+    extra = ", silently (no alert shown)" if attrs.get("is_silent") is True else ""
+    return f"sends to {who} {_when(attrs.get('schedule'))}, {devices}{extra}"
+
+
+def _values(values: Any) -> str:
+    items = values if isinstance(values, Sequence) and not isinstance(values, str) else [values]
+    return " or ".join(str(v) for v in items)
+
+
+def _everyone(f: Mapping[str, Any]) -> str:
+    values = f.get("values")
+    if f.get("comparator") == "!=" and isinstance(values, list) and len(values) > 1:
+        return " (matches everyone: != with several values)"
+    return ""
+
+
+def _condition(f: Mapping[str, Any]) -> str:
+    comp, values = str(f.get("comparator", "=")), _values(f.get("values"))
+    if f.get("type") == "country":
+        where = "in" if comp == "=" else ("not in" if comp == "!=" else f"in country {comp}")
+        return f"{where} {values}{_everyone(f)}"
+    if f.get("type") == "custom_data":
+        label = f"custom data \"{f.get('dataKey', '?')}\""
+    else:
+        label = LABELS.get(str(f.get("type")), str(f.get("type")))
+    return f"with {label} {comp} {values}{_everyone(f)}"
+
+
+def _version(f: Mapping[str, Any]) -> str:
+    return f"{f.get('comparator', '=')} {_values(f.get('values'))}{_everyone(f)}"
+
+
+def _platforms(filters: list[Mapping[str, Any]]) -> str:
+    """The OS part: version filters OR'ed together, or an ``os`` filter."""
+    versions = {os_name: [f for f in filters if f.get("type") == t]
+                for t, os_name in VERSION_TYPES.items()}
+    android, ios = versions["Android"], versions["iOS"]
+    if android and ios:
+        parts = [f"Android version {_version(f)}" for f in android]
+        parts += [f"iOS version {_version(f)}" for f in ios]
+        return "on " + " or ".join(parts)
+    if android or ios:
+        name, only = ("Android", android) if android else ("iOS", ios)
+        return f"{name} only (version {' and '.join(_version(f) for f in only)})"
+    os_filters = [f for f in filters if f.get("type") == "os"]
+    if os_filters:
+        f = os_filters[0]
+        if f.get("comparator") == "!=":
+            return f"not on {_values(f.get('values'))}{_everyone(f)}"
+        return f"{_values(f.get('values'))} only"
+    return ""
+
+
+def _audience(filters: list[Mapping[str, Any]]) -> str:
+    conditions = [_condition(f) for f in filters
+                  if f.get("type") not in (*VERSION_TYPES, "os")]
+    platform = _platforms(filters)
+    if not conditions:
+        return f"users {platform}" if platform.startswith(("on ", "not on ")) else platform
+    who = "users " + " and ".join(conditions)
+    return f"{who}, {platform}," if platform else who
+
+
+def _clock(text: str) -> str:
+    """``2026-12-05T15:00:00Z`` → ``2026-12-05 15:00`` (seconds only when not zero)."""
+    day, _, time = text.rstrip("Z").partition("T")
+    return f"{day} {time[:5] if time.endswith(':00') else time}".strip()
+
+
+def _when(schedule: Any) -> str:
+    if not isinstance(schedule, Mapping) or schedule.get("now"):
+        return "now"
+    local, utc = schedule.get("local_time"), schedule.get("time")
+    if local:
+        ignored = " (its UTC time is ignored)" if utc else ""
+        return f"at {_clock(str(local))} in each user's own time zone{ignored}"
+    return f"at {_clock(str(utc))} UTC" if utc else "now"

@@ -1,0 +1,95 @@
+"""The user's story with Taplytics on the sandbox: plan, apply (sends), plan again: empty.
+
+The sandbox persists in ``.tapsync/sandbox.db``; the experiments a dashboard would have
+made are planted there first, as ``POST /_sandbox/fixtures`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from click.testing import CliRunner
+
+from tapsync.cli import cli
+from tapsync.sandbox import create_app
+from tests.conftest import run
+
+MANIFEST = """\
+taplytics:
+  experiments:
+    - name: Checkout button colour
+      status: active
+    - name: Old onboarding test
+      absent: true
+  push_campaigns:
+    - name: winter-sale-2099
+      notification: {alert: "20% off this weekend"}
+      filters:
+        - {type: country, comparator: "=", values: [Canada, US]}
+      schedule: {time: "2099-12-05T15:00:00Z"}
+      production: true
+  users:
+    - user_id: qa-1
+      email: qa-1@example.com
+      custom_data: {tier: gold}
+"""
+
+
+def tap(ws: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [*args], catch_exceptions=False,
+                                env={"TAPSYNC_CONFIG": str(ws / "tapsync.yaml"),
+                                     "NO_COLOR": "1"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def plant(ws: Path, fixture: dict[str, object]) -> dict[str, object]:
+    """Load fixtures into the workspace's sandbox file; return its state afterwards."""
+    app = create_app(state_path=ws / ".tapsync" / "sandbox.db")
+
+    async def go() -> dict[str, object]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as c:
+            if fixture:
+                answer = await c.post("/_sandbox/fixtures", json={"taplytics": fixture})
+                assert answer.status_code == 200, answer.text
+            state: dict[str, object] = (await c.get("/_sandbox/state")).json()
+            return state
+
+    try:
+        return run(go())
+    finally:
+        app.state.sandbox.store.close()
+
+
+def test_plan_apply_plan_again(workspace: Callable[..., Path]) -> None:
+    ws = workspace({"manifests/t.yaml": MANIFEST})
+    plant(ws, {"experiments": [{"name": "Checkout button colour", "status": "active"},
+                               {"name": "Old onboarding test", "status": "archived"}]})
+    code, out, err = tap(ws, "plan", "--sandbox", "--detailed-exitcode")
+    assert code == 2, err
+    assert 'taplytics.push_campaign["winter-sale-2099"]' in out
+
+    code, out, err = tap(ws, "apply", "--sandbox", "--auto-approve")
+    assert code == 1 and "--allow-send" in err  # a send needs saying so
+
+    code, out, err = tap(ws, "apply", "--sandbox", "--auto-approve", "--allow-send")
+    assert code == 0, err
+    code, out, err = tap(ws, "plan", "--sandbox", "--detailed-exitcode")
+    assert code == 0, out + err
+
+    state = plant(ws, {})["taplytics"]
+    assert isinstance(state, dict)
+    assert [p["name"] for p in state["push"].values()] == ["winter-sale-2099"]
+    assert [e["name"] for e in state["experiment"].values()] == ["Checkout button colour"]
+    [user] = state["user"].values()
+    assert user["custom_data"] == {"tier": "gold"}
+
+
+def test_an_experiment_missing_live_cannot_be_created(workspace: Callable[..., Path]) -> None:
+    ws = workspace({"manifests/t.yaml": MANIFEST})
+    code, out, err = tap(ws, "plan", "--sandbox")
+    assert code == 1
+    assert "create it in the dashboard" in out + err
+    assert "Checkout button colour" in out + err
