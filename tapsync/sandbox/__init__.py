@@ -6,7 +6,13 @@ this package, and this package imports nothing of the core: it must answer what 
 services answer, not what the tool expects. See README.md for the admin endpoints.
 """
 
-from tapsync.sandbox.app import DEFAULT_AMPLITUDE_CREDENTIALS, create_app, serve, serve_in_thread
+from tapsync.sandbox.app import (
+    DEFAULT_AMPLITUDE_CREDENTIALS,
+    create_app,
+    load_fixture_file,
+    serve,
+    serve_in_thread,
+)
 from tapsync.sandbox.clock import Clock, ManualClock, SystemClock
 from tapsync.sandbox.faults import ConnectionDropped, FaultRule
 
@@ -18,6 +24,7 @@ __all__ = [
     "ManualClock",
     "SystemClock",
     "create_app",
+    "load_fixture_file",
     "serve",
     "serve_in_thread",
 ]

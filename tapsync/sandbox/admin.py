@@ -79,19 +79,25 @@ async def reset(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+def load_fixtures(runtime: Runtime, data: Any) -> dict[str, Any]:
+    """Load ``{provider: data}`` in one transaction: all of it, or (on error) none of it.
+
+    Shared by ``POST /_sandbox/fixtures`` and ``tapsync sandbox load``.
+    """
+    if not isinstance(data, dict):
+        raise ValueError("fixtures must be a mapping of provider → data")
+    unknown = set(data) - set(runtime.fixture_loaders)
+    if unknown:
+        raise ValueError(f"no fixture loader for {sorted(unknown)}; "
+                         f"known: {sorted(runtime.fixture_loaders)}")
+    with runtime.store.transaction():
+        return {name: runtime.fixture_loaders[name](runtime, value)
+                for name, value in data.items()}
+
+
 async def fixtures(request: Request) -> Response:
-    runtime = _rt(request)
     try:
-        data = await _body(request)
-        if not isinstance(data, dict):
-            raise ValueError("fixtures must be a mapping of provider → data")
-        unknown = set(data) - set(runtime.fixture_loaders)
-        if unknown:
-            raise ValueError(f"no fixture loader for {sorted(unknown)}; "
-                             f"known: {sorted(runtime.fixture_loaders)}")
-        with runtime.store.transaction():
-            loaded = {name: runtime.fixture_loaders[name](runtime, value)
-                      for name, value in data.items()}
+        loaded = load_fixtures(_rt(request), await _body(request))
     except (ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
         return _bad(str(exc))
     return JSONResponse({"ok": True, "loaded": loaded})

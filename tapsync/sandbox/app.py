@@ -16,7 +16,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
+import yaml
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
@@ -62,6 +64,23 @@ def create_app(
     app.state.sandbox = runtime
     app.state.initial_settings = replace(settings)
     return app
+
+
+def load_fixture_file(state_path: str | os.PathLike[str], fixture_path: str | os.PathLike[str]
+                      ) -> dict[str, Any]:
+    """Load a YAML/JSON fixture file into the sandbox state at ``state_path`` (all or none).
+
+    This is how a workspace's sandbox gets what the real APIs cannot create through their
+    own endpoints: experiments made in a dashboard, events ingested by apps.
+    """
+    with open(fixture_path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    app = create_app(state_path=state_path)
+    runtime: Runtime = app.state.sandbox
+    try:
+        return admin.load_fixtures(runtime, data)
+    finally:
+        runtime.store.close()
 
 
 class _QuietDrops(logging.Filter):
