@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
+import yaml
 
 from tapsync import __version__, engine, policy
 from tapsync.changes import Action, Plan
@@ -304,8 +305,8 @@ def _guards(prep: Prepared, plan: Plan, live: State, *, force: bool) -> list[str
 
 @cli.command()
 @common_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="How to print the plan on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]),
+              default="text", show_default=True, help="How to print the plan on stdout.")
 @click.option("--out", "out_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Also save the plan (JSON) for 'tapsync apply FILE'.")
 @click.option("--target", "targets", metavar="ADDRESS", multiple=True,
@@ -332,7 +333,8 @@ def plan(config: str | None, sandbox: bool, env_name: str | None, verbose: int, 
             return await _read_and_plan(prep, session, keys)
 
     live, the_plan = asyncio.run(go())
-    render_plan(fmt, the_plan, sys.stdout, color=opts.color and fmt == "text")
+    render_plan(fmt, the_plan, sys.stdout, color=opts.color and fmt == "text",
+                desired=prep.desired, base=str(Path.cwd()))
     refusals = _guards(prep, the_plan, live, force=False)
     for r in refusals:
         opts.out.info(opts.out.style("Safety: ", fg="yellow") + r)
@@ -528,16 +530,164 @@ def _report(opts: Options, the_plan: Plan, result: ApplyResult, after: Plan,
 
 @cli.command()
 @common_options
-def drift(**_: Any) -> None:
-    """Compare live state with the manifests, without writing (exit 0 none, 2 drift)."""
-    _not_built("drift", "planned: CI workflows issue")
+@click.option("--format", "fmt", default="text", show_default=True,
+              type=click.Choice(["text", "json", "markdown", "junit", "github"]),
+              help="text, json (versioned envelope), markdown (an issue or PR comment), "
+                   "junit (one test case per declared object), github (annotations).")
+@click.option("--out", "out_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write the report to FILE instead of stdout.")
+@click.option("--ignore-file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Glob patterns of addresses to set aside (default: .tapsyncignore "
+                   "beside tapsync.yaml).")
+@click.option("--write-baseline", is_flag=True,
+              help="Add today's drift to the ignore file, so tomorrow's report starts clean.")
+def drift(config: str | None, sandbox: bool, env_name: str | None, verbose: int, quiet: int,
+          no_color: bool, fmt: str, out_file: str | None, ignore_file: str | None,
+          write_baseline: bool) -> None:
+    """Compare live state with the manifests, without writing to any service.
+
+    Reports changed objects (field by field), missing ones (declared, not live),
+    unmanaged ones (live, declared by no manifest), unexpected ones (ingested without
+    being planned, where the API can tell), and coverage per kind. Exit 0 no drift,
+    2 drift, 1 error.
+    """
+    from tapsync import drift as drift_mod
+    from tapsync import ignore
+    from tapsync.render import render_drift
+
+    opts = _options(config, sandbox, env_name, verbose, quiet, no_color)
+    prep = _prepare(opts)
+    ignore_path = Path(ignore_file) if ignore_file else prep.config.root / ignore.FILE_NAME
+    rules = ignore.read(ignore_path)
+    live, reads = asyncio.run(_read_everything(prep.config, prep.names, prep.credentials,
+                                               prep.transport, prep.desired))
+    specs = engine.all_specs()
+    base = str(Path.cwd())
+    report = drift_mod.build(prep.desired, live, specs, ignore=rules, reads=reads, base=base)
+    if write_baseline:
+        existing = ignore_path.read_text(encoding="utf-8") if ignore_path.is_file() else ""
+        text = ignore.baseline(existing, [i.key for i in report.items], when=_today())
+        if text != existing:
+            _write_atomically(ignore_path, text)
+        opts.out.info(f"Baseline: {len(report.items)} address(es) added to {ignore_path}; "
+                      "commit it, and later drift is reported against it.")
+        report = drift_mod.build(prep.desired, live, specs, ignore=ignore.parse(text),
+                                 reads=reads, base=base)
+    _emit(out_file, lambda stream: render_drift(
+        fmt, report, stream, color=opts.color and fmt == "text" and not out_file))
+    if out_file:
+        opts.out.info(f"Wrote the drift report to {out_file}.")
+    if report.drifted:
+        raise SystemExit(2)
+
+
+async def _read_everything(cfg: Config, names: Sequence[str],
+                           credentials: dict[str, dict[str, str]], transport: Any,
+                           desired: State) -> tuple[State, dict[str, int]]:
+    """Whole collections (as prune would read them), for unmanaged objects and coverage;
+    nothing is written."""
+    from dataclasses import replace
+
+    whole = replace(cfg, safety=replace(cfg.safety, prune=True))
+    async with engine.connect(whole, names, credentials, transport=transport) as session:
+        live = await engine.read_live(session, desired)
+        return live, session.reads()
+
+
+def _emit(out_file: str | None, render: Callable[[TextIO], None]) -> None:
+    """Render to stdout, or whole to a file (a reader never sees half a report)."""
+    if not out_file:
+        render(sys.stdout)
+        return
+    import io
+
+    buf = io.StringIO()
+    render(buf)
+    _write_atomically(Path(out_file), buf.getvalue())
+
+
+def _today() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).date().isoformat()
 
 
 @cli.command(name="import")
 @common_options
-def import_(**_: Any) -> None:
-    """Write manifests from live state."""
-    _not_built("import", "planned: CI workflows issue")
+@click.option("--out", "out_dir", metavar="DIR", required=True,
+              type=click.Path(file_okay=False),
+              help="Folder to write the manifests into (created if needed).")
+@click.option("--provider", "providers", multiple=True, metavar="NAME",
+              type=click.Choice(sorted(engine.PROVIDER_CLASSES)),
+              help="Import this provider (repeatable; default: every supported one).")
+@click.option("--kinds", metavar="KIND[,KIND…]",
+              help="Only these kinds, e.g. event_type,user_property (event_type brings its "
+                   "own properties; event_property means the shared ones).")
+@click.option("--split", type=click.Choice(["kind", "category"]), default="kind",
+              show_default=True,
+              help="One file per kind, or (Amplitude) one per category with its events.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def import_(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
+            quiet: int, no_color: bool, out_dir: str, providers: Sequence[str],
+            kinds: str | None, split: str, force: bool) -> None:
+    """Write manifests from live state; planning them right after shows no changes.
+
+    Writes only fields set live (defaults stay unowned), skips built-in and deleted
+    objects, and refuses to overwrite existing files unless --force.
+    """
+    from tapsync.importer import import_files, kinds_of
+
+    opts = _options(config, sandbox, env_name, verbose, quiet, no_color)
+    cfg = opts.load()
+    names = sorted(providers) if providers else sorted(engine.PROVIDER_CLASSES)
+    wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else []
+    known = {k for n in names for k in kinds_of(n)}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise UsageError(f"--kinds: unknown kind(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(known))})")
+    transport: Any = None
+    if opts.sandbox:
+        transport = _sandbox_transport(cfg)
+        creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in names}
+    else:
+        creds = engine.credentials_from(os.environ, cfg, names)
+    live, _ = asyncio.run(_read_everything(cfg, names, creds, transport, State()))
+    files: dict[Path, str] = {}
+    when = _today()
+    for name in names:
+        origin = "the tapsync sandbox" if opts.sandbox else cfg.providers[name].base_url
+        mine = [k for k in wanted if k in kinds_of(name)]
+        if wanted and not mine:
+            continue
+        for rel, text in import_files(live, provider=name, origin=origin, when=when,
+                                      kinds=mine or None, split=split).items():
+            files[Path(out_dir) / rel] = text
+    if not files:
+        opts.out.info("Nothing to import: no live objects of those kinds.")
+        return
+    clash = sorted(str(p) for p in files if p.exists())
+    if clash and not force:
+        raise UsageError("refusing to overwrite existing file(s) (pass --force): "
+                         + ", ".join(clash))
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, text)
+        click.echo(f"wrote {path}")
+    target = Path(out_dir).resolve()
+    if not any(target == m.resolve() or m.resolve() in target.parents
+               for m in cfg.manifests):
+        opts.out.info(f"Note: {out_dir} is not under the manifests listed in {cfg.path}; "
+                      "add it there for plan and drift to read it.")
+    opts.out.info(f"Imported {len(files)} file(s); 'tapsync plan' should now show no changes.")
+
+
+def _sandbox_transport(cfg: Config) -> Any:
+    from tapsync.http import asgi_transport
+    from tapsync.sandbox import create_app
+
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    return asgi_transport(create_app(state_path=cfg.state_dir / "sandbox.db"))
 
 
 # ------------------------------------------------------------------------- sandbox
@@ -545,6 +695,34 @@ def import_(**_: Any) -> None:
 @cli.group()
 def sandbox() -> None:
     """The embedded emulator of the services' APIs."""
+
+
+@sandbox.command(name="load")
+@common_options
+@click.argument("fixtures", type=click.Path(exists=True, dir_okay=False))
+def load_fixtures(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
+                  quiet: int, no_color: bool, fixtures: str) -> None:
+    """Load FIXTURES (YAML/JSON) into this workspace's sandbox (.tapsync/sandbox.db).
+
+    For what the real APIs cannot create through their own endpoints: experiments made in
+    a dashboard, events ingested by apps, objects already live. All or nothing.
+    Format: {amplitude: {categories, event_types, event_properties, user_properties,
+    ingest}, taplytics: {experiments, users, pushes}}.
+    """
+    from tapsync.sandbox import load_fixture_file
+
+    opts = _options(config, sandbox, env_name, verbose, quiet, no_color)
+    cfg = opts.load()
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        loaded = load_fixture_file(cfg.state_dir / "sandbox.db", fixtures)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UsageError(f"{fixtures}: cannot load: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{fixtures}: malformed YAML: {exc}") from None
+    counts = ", ".join(f"{p}: " + ", ".join(f"{n} {k}" for k, n in v.items())
+                       if isinstance(v, dict) else f"{p}: {v}" for p, v in loaded.items())
+    click.echo(f"Loaded into {cfg.state_dir / 'sandbox.db'}: {counts}")
 
 
 @sandbox.command()

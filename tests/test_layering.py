@@ -100,3 +100,9 @@ def test_only_the_executor_applies_changes() -> None:
                if ".apply_change(" in p.read_text(encoding="utf-8")
                and module_name(p) != "tapsync.executor"]
     assert callers == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_only_diff_knows_deepdiff(name: str) -> None:
+    uses = any(i == "deepdiff" or i.startswith("deepdiff.") for i in MODULES[name])
+    assert name == "tapsync.diff" or not uses, f"{name} imports deepdiff"
