@@ -98,7 +98,8 @@ def common_options(func: F) -> F:
         click.option("--config", "config", metavar="PATH", envvar="TAPSYNC_CONFIG",
                      help="Workspace file (default ./tapsync.yaml; env TAPSYNC_CONFIG)."),
         click.option("--sandbox", is_flag=True,
-                     help="Use the embedded sandbox (state in .tapsync/sandbox.db) instead "
+                     help="Use the embedded sandbox (state in .tapsync/sandbox.db; with --env, "
+                          "sandbox-ENV.db) instead "
                           "of the real services."),
         click.option("--env", "env_name", metavar="NAME",
                      help="Environment from tapsync.yaml's environments: block."),
@@ -274,11 +275,7 @@ def _prepare(opts: Options, plan: Plan | None = None) -> Prepared:
     names = sorted(engine.used_providers(desired, plan))
     transport = None
     if opts.sandbox:
-        from tapsync.http import asgi_transport
-        from tapsync.sandbox import create_app
-
-        cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        transport = asgi_transport(create_app(state_path=cfg.state_dir / "sandbox.db"))
+        transport = _sandbox_transport(cfg)
         creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in names}
     else:
         creds = engine.credentials_from(os.environ, cfg, names)
@@ -687,7 +684,7 @@ def _sandbox_transport(cfg: Config) -> Any:
     from tapsync.sandbox import create_app
 
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    return asgi_transport(create_app(state_path=cfg.state_dir / "sandbox.db"))
+    return asgi_transport(create_app(state_path=cfg.sandbox_db))
 
 
 # ------------------------------------------------------------------------- sandbox
@@ -715,14 +712,14 @@ def load_fixtures(config: str | None, sandbox: bool, env_name: str | None, verbo
     cfg = opts.load()
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     try:
-        loaded = load_fixture_file(cfg.state_dir / "sandbox.db", fixtures)
+        loaded = load_fixture_file(cfg.sandbox_db, fixtures)
     except (ValueError, TypeError, KeyError) as exc:
         raise UsageError(f"{fixtures}: cannot load: {exc}") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{fixtures}: malformed YAML: {exc}") from None
     counts = ", ".join(f"{p}: " + ", ".join(f"{n} {k}" for k, n in v.items())
                        if isinstance(v, dict) else f"{p}: {v}" for p, v in loaded.items())
-    click.echo(f"Loaded into {cfg.state_dir / 'sandbox.db'}: {counts}")
+    click.echo(f"Loaded into {cfg.sandbox_db}: {counts}")
 
 
 @sandbox.command()

@@ -93,6 +93,12 @@ class Config:
         """``.tapsync/`` beside tapsync.yaml: sandbox state, journals."""
         return self.root / ".tapsync"
 
+    @property
+    def sandbox_db(self) -> Path:
+        """The ``--sandbox`` state: one per environment, as each stands for its own project."""
+        name = f"sandbox-{self.environment}.db" if self.environment else "sandbox.db"
+        return self.state_dir / name
+
 
 def find_config(explicit: str | None, env: Mapping[str, str], cwd: Path) -> Path:
     """``--config`` wins, then ``TAPSYNC_CONFIG``, then ``./tapsync.yaml``."""

@@ -20,6 +20,7 @@ from tapsync.config import Config, ProviderConfig
 from tapsync.errors import ConfigError, StalePlanError
 from tapsync.executor import ApplyResult, Executor, Journal, Progress
 from tapsync.http import ApiClient, Transport, make_client
+from tapsync.manifest import check_fields
 from tapsync.model import ResourceKey, State
 from tapsync.normalize import canonical
 from tapsync.planner import fingerprint
@@ -44,19 +45,32 @@ SANDBOX_BASE_URL = "http://sandbox.invalid"
 
 
 def apply_overrides(desired: State, config: Config) -> State:
-    """``environments.<env>.overrides``: per-field values, keyed by address, for one env."""
+    """``environments.<env>.overrides``: per-field values, keyed by address, for one env.
+
+    Overrides obey the manifest schema of their kind, as if written in the manifest; an
+    address that is not declared, or is a tombstone, is an error rather than ignored.
+    """
     if not config.overrides:
         return desired
     by_key = {r.key: r for r in desired}
+    where = f"{config.path}: environments.{config.environment}.overrides"
+    problems: list[str] = []
     for address, fields in config.overrides.items():
         key = ResourceKey.parse(address)
-        if key not in by_key or not isinstance(fields, Mapping):
-            raise ConfigError(f"{config.path}: environments.{config.environment}.overrides: "
-                              f"{address} is not declared in the manifests"
-                              if key not in by_key else f"{address}: expected field: value")
-        r = by_key[key]
+        r = by_key.get(key)
+        if r is None or r.absent:
+            problems.append(f"{where}: {address} is "
+                            + ("a tombstone" if r else "not declared in the manifests"))
+            continue
+        if not isinstance(fields, Mapping):
+            problems.append(f"{where}: {address}: expected a mapping of field: value")
+            continue
+        problems += [f"{where}: {address}: {p}" for p in check_fields(key.provider, key.kind,
+                                                                      fields)]
         attrs = canonical(key.provider, key.kind, {**r.attrs, **fields})
         by_key[key] = replace(r, attrs=attrs)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return State(by_key.values())
 
 

@@ -116,3 +116,41 @@ def test_find_config_order(tmp_path: Path) -> None:
         == tmp_path / "tapsync.yaml"
     with pytest.raises(ConfigError, match="no configuration at"):
         find_config(None, {}, tmp_path / "nowhere")
+
+
+def test_environment_overrides_obey_the_manifest_schema(tmp_path: Path) -> None:
+    from tapsync.engine import apply_overrides
+    from tapsync.model import Resource, ResourceKey, State
+
+    path = write(tmp_path, """version: 1
+environments:
+  prod:
+    overrides:
+      'amplitude.event_type["Play Song"]': {description: Prod text}
+  bad:
+    overrides:
+      'amplitude.event_type["Play Song"]': {colour: red, description: 5}
+      'amplitude.event_type["Gone"]': {description: x}
+      'amplitude.event_type["Nowhere"]': {description: x}
+""")
+    play = ResourceKey("amplitude", "event_type", ("Play Song",))
+    gone = ResourceKey("amplitude", "event_type", ("Gone",))
+    desired = State([Resource(play, {"description": "Dev text", "category": "Media"}),
+                     Resource(gone, absent=True)])
+    prod = apply_overrides(desired, load_config(path, {}, "prod")).get(play)
+    assert prod is not None
+    assert prod.attrs == {"description": "Prod text", "category": "Media"}
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(desired, load_config(path, {}, "bad"))
+    message = str(info.value)
+    assert "'colour' was unexpected" in message
+    assert "description: 5 is not of type" in message
+    assert 'amplitude.event_type["Gone"] is a tombstone' in message
+    assert 'amplitude.event_type["Nowhere"] is not declared in the manifests' in message
+
+
+def test_each_environment_has_its_own_sandbox(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nenvironments: {staging: {}, prod: {}}\n")
+    dbs = {load_config(path, {}, env).sandbox_db for env in (None, "staging", "prod")}
+    assert dbs == {tmp_path / ".tapsync" / n
+                   for n in ("sandbox.db", "sandbox-staging.db", "sandbox-prod.db")}

@@ -23,13 +23,14 @@ from tapsync.manifest.data import Loaded
 from tapsync.manifest.lint import LintOptions, lint_objects, lint_references
 from tapsync.manifest.lint_providers import lint_provider_references, lint_providers
 from tapsync.manifest.parallel import load_parts, merge
-from tapsync.manifest.validate import SCHEMA_DIR, redact
+from tapsync.manifest.validate import SCHEMA_DIR, check_fields, redact
 from tapsync.model import Resource, State
 
 #: the default options (a module-level singleton: LintOptions is frozen)
 DEFAULT_OPTIONS = LintOptions()
 
-__all__ = ["DEFAULT_OPTIONS", "KINDS", "SCHEMA_DIR", "Checked", "LintOptions", "check", "load"]
+__all__ = ["DEFAULT_OPTIONS", "KINDS", "SCHEMA_DIR", "Checked", "LintOptions", "check",
+           "check_fields", "load"]
 
 
 @dataclass

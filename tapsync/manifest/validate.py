@@ -20,6 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from tapsync.errors import Problem
@@ -220,3 +221,20 @@ def redact(problems: list[Problem], loaded: Loaded) -> list[Problem]:
         out.append(p if msg == p.message else Problem(p.file, p.line, p.column, p.json_path,
                                                       msg, p.severity))
     return out
+
+
+def check_fields(provider: str, kind: str, fields: Mapping[str, Any]) -> list[str]:
+    """Problems with ``fields`` as the fields of one ``provider`` ``kind`` object.
+
+    For values that do not come from a manifest file (an environment's per-field
+    overrides): they obey the same schema as if they had been written in the manifest.
+    """
+    uri = f"{BASE}{provider}.schema.json#/$defs/{kind}"
+    validator = Draft202012Validator({"$ref": uri},
+                                     registry=schemas().registry)
+    try:
+        errors = list(validator.iter_errors({"name": "x", **fields}))
+    except Unresolvable:
+        return [f"{provider} has no kind {kind!r} in the manifest format"]
+    return [_short(f"{'.'.join(map(str, e.absolute_path)) or 'fields'}: {e.message}")
+            for e in errors]
