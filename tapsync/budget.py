@@ -20,13 +20,21 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from tapsync.errors import Interrupted
 
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
 
 T = TypeVar("T")
+
+#: Set by whoever runs a batch of calls (the executor, for Ctrl-C): once the event is set, a
+#: request still waiting for admission is refused with :class:`Interrupted`, never sent;
+#: requests already admitted finish.
+STOP: ContextVar[asyncio.Event | None] = ContextVar("tapsync_budget_stop", default=None)
 
 _PERIOD_NAMES: Mapping[float, str] = {1.0: "per-second", 60.0: "per-minute", 3600.0: "hourly",
                                       86400.0: "daily"}
@@ -275,6 +283,9 @@ class Budget:
         admitted = False
         try:
             while True:
+                stop = STOP.get()
+                if stop is not None and stop.is_set():
+                    raise Interrupted("interrupted before this call was sent")
                 if self._queue[0] is me and self._fits(cost):
                     delay, reason, blocked = self._delay(cost, self._clock())
                     if blocked:  # the window is full of requests still in flight

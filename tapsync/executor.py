@@ -21,8 +21,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, TextIO
 
+from tapsync.budget import STOP
 from tapsync.changes import Action, Change, FieldChange, Plan
-from tapsync.errors import ProviderError, UncertainWrite
+from tapsync.errors import Interrupted, ProviderError, UncertainWrite
 from tapsync.model import Resource, ResourceKey
 from tapsync.providers.base import Provider
 
@@ -102,13 +103,18 @@ class Executor:
         self.journal.write("begin", changes=len(runnable), cost=self._total_cost,
                            summary=plan.summary())
         ordered = sorted(runnable, key=Change.sort_key)
-        for _, phase in groupby(ordered, key=lambda c: c.sort_key()[:2]):
-            batch = list(phase)
-            if self.stop.is_set():
-                result.interrupted = True
-                result.results.extend(ChangeResult(c, "skipped", "interrupted") for c in batch)
-                continue
-            result.results.extend(await asyncio.gather(*(self._one(c) for c in batch)))
+        token = STOP.set(self.stop)  # calls still queued in a budget are not sent after stop
+        try:
+            for _, phase in groupby(ordered, key=lambda c: c.sort_key()[:2]):
+                batch = list(phase)
+                if self.stop.is_set():
+                    result.interrupted = True
+                    result.results.extend(ChangeResult(c, "skipped", "interrupted")
+                                          for c in batch)
+                    continue
+                result.results.extend(await asyncio.gather(*(self._one(c) for c in batch)))
+        finally:
+            STOP.reset(token)
         result.interrupted = result.interrupted or self.stop.is_set()
         self.journal.write("end", ok=len(result.applied), failed=len(result.failed),
                            interrupted=result.interrupted)
@@ -154,6 +160,9 @@ class Executor:
                                 f"{RECONCILE_ATTEMPTS} reads; plan again to see the live state")
         except ProviderError as exc:
             return ChangeResult(change, "failed", str(exc))
+        except Interrupted:
+            return ChangeResult(change, "skipped", "interrupted before all its calls were "
+                                "sent; plan again to see what is left")
 
     async def _reconcile(self, provider: Provider, change: Change) -> Change | None:
         """Read the object; ``None`` if the change landed, else what remains to be done."""

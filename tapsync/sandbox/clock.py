@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 
 class Clock:
-    """The real (monotonic) clock, plus an offset that :meth:`advance` can only grow."""
+    """The real (monotonic) clock, plus an offset that :meth:`advance` can only grow.
 
-    def __init__(self) -> None:
+    ``source`` replaces the monotonic clock, so that a test can share one virtual time
+    between the sandbox's limits and the client's budget (``tapsync.budget.ManualClock``).
+    """
+
+    def __init__(self, source: Callable[[], float] | None = None) -> None:
         self._offset = 0.0
         self._lock = threading.Lock()
+        self._source = source if source is not None else time.monotonic
 
     def _base(self) -> float:
-        return time.monotonic()
+        return self._source()
 
     def now(self) -> float:
         """Seconds on this clock's own scale (only differences are meaningful)."""
