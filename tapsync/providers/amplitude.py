@@ -83,13 +83,17 @@ class AmplitudeProvider(Provider):
         wanted = self._events_needing_properties(desired, prune)
         to_read = [r for r in event_res
                    if not r.meta.get("deleted") and (wanted is None or r.key.leaf in wanted)]
-        lists = await asyncio.gather(*(
-            self._get_list("/event-property", {"event_type": r.meta["api_name"]})
-            for r in to_read))
-        for event, props in zip(to_read, lists, strict=True):
-            for p in props:
-                live.add(self._property(p, event.key.leaf))
+        lists = await asyncio.gather(*(self._event_properties(r) for r in to_read))
+        for props in lists:
+            for prop in props:
+                live.add(prop)
         return live
+
+    async def _event_properties(self, event: Resource) -> list[Resource]:
+        # normalised as each answer arrives: the raw lists of 5,000 events, all held until
+        # the last one came, added ~50 MB to the peak
+        props = await self._get_list("/event-property", {"event_type": event.meta["api_name"]})
+        return [self._property(p, event.key.leaf) for p in props]
 
     @staticmethod
     def _events_needing_properties(desired: State, prune: bool | frozenset[str]) -> set[str] | None:
@@ -250,8 +254,13 @@ class AmplitudeProvider(Provider):
         path = f"/event-property/{quote_segment(self._api_name(change))}"
         fields = _form(self._changed(change))
         if change.action is Action.CREATE:
-            await self._send("POST", "/event-property",
-                             {**scope, "event_property": change.key.leaf, **fields})
+            try:
+                await self._send("POST", "/event-property",
+                                 {**scope, "event_property": change.key.leaf, **fields})
+            except ApiError as exc:
+                if exc.status != 409 or "already exists" not in exc.message:
+                    raise
+                await self._revive_property(path, scope, fields)
         elif change.action is Action.DELETE:
             await self._delete(change, path, scope)
         elif change.action is Action.RESTORE:
@@ -259,9 +268,30 @@ class AmplitudeProvider(Provider):
             if fields:
                 await self._send("PUT", path, {**scope, **fields})
         elif change.action is Action.RENAME:
-            await self._send("PUT", path, {**scope, "new_event_property_value": change.key.leaf,
-                                           **fields}, retry=False)
+            try:
+                await self._send("PUT", path, {**scope, "new_event_property_value":
+                                               change.key.leaf, **fields}, retry=False)
+            except ApiError as exc:
+                if exc.status != 409 or "already exists" not in exc.message:
+                    raise
+                # the new name is held by a deleted property no list shows: as if it had
+                # been seen, that one is the declared property (the old one stays as it is)
+                await self._revive_property(f"/event-property/{quote_segment(change.key.leaf)}",
+                                            scope, _form(dict(change.after or {})))
         elif fields:
+            await self._send("PUT", path, {**scope, **fields})
+
+    async def _revive_property(self, path: str, scope: Mapping[str, str],
+                               fields: Mapping[str, str]) -> None:
+        """Create met "already exists" for a property no list shows: a deleted property
+        (never listed, yet it blocks its name until restored), or one of a deleted event
+        type, back with its event. Restore it (409: it is not deleted), then set the fields."""
+        try:
+            await self._send("POST", f"{path}/restore", scope, retry=False)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        if fields:
             await self._send("PUT", path, {**scope, **fields})
 
     async def _write_user_property(self, change: Change) -> None:
@@ -286,6 +316,9 @@ class AmplitudeProvider(Provider):
         try:
             await self._send("DELETE", path, params=dict(scope), retry=False)
         except ApiError as exc:
+            if change.meta.get("unseen") and (
+                    _not_found(exc) or (exc.status == 409 and "already deleted" in exc.message)):
+                return  # planned unseen (under a deleted parent) and not back: nothing to do
             if exc.status == 409 and "not a planned" in exc.message:
                 raise ApiError(P, exc.status, f"{exc.message} — this project's Taxonomy API "
                                "deletes only planned (never ingested) items; remove the "
