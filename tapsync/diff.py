@@ -40,8 +40,10 @@ def diff(desired: Mapping[str, Any], live: Mapping[str, Any],
         if name in seen:
             continue
         seen.add(name)
-        after = desired.get(name)
-        before = live.get(name) if name in whole else _project(live.get(name), after)
+        after, live_value = desired.get(name), live.get(name)
+        if after == live_value:
+            continue  # equal as a whole, hence also once cut down to what desired owns
+        before = live_value if name in whole else _project(live_value, after)
         if after == before:
             continue
         if _nested(before) and _nested(after) and type(before) is type(after):

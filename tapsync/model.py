@@ -21,7 +21,7 @@ PROVIDERS: tuple[str, ...] = ("amplitude", "taplytics", "apptimize", "pypestream
 _HEAD = re.compile(r"([a-z_]+)\.([a-z_]+)")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class ResourceKey:
     """Identity of one object: provider, kind and one or more name parts.
 
@@ -90,7 +90,7 @@ class ResourceKey:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where something was written: 1-based line and column in a file."""
 
@@ -102,7 +102,7 @@ class Source:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resource:
     """One object, desired (from a manifest) or live (read and normalised by a provider).
 
@@ -180,6 +180,10 @@ class State:
 
     def __len__(self) -> int:
         return len(self._by_key)
+
+    def values(self) -> Iterator[Resource]:
+        """In the order they were added: for callers to whom the order does not matter."""
+        return iter(self._by_key.values())
 
     def keys(self) -> set[ResourceKey]:
         return set(self._by_key)
