@@ -16,6 +16,11 @@ from typing import Any
 
 from tapsync.model import ResourceKey
 
+#: kind → the kind of its parent, named by the first name part (a property's event type)
+PARENT_KINDS: Mapping[str, str] = {"event_property": "event_type"}
+#: kind → {field: kind it names}: an object that must exist before one referring to it
+REFERENCES: Mapping[str, Mapping[str, str]] = {"event_type": {"category": "category"}}
+
 
 class Action(str, enum.Enum):
     """What a change does; the values are the public names used in plan JSON."""
@@ -112,6 +117,23 @@ class Change:
     order: int = 0
     #: live-only facts the executor needs (ids, status); never shown as a diff
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def depends_on(self) -> list[ResourceKey]:
+        """Objects that must exist (be created, renamed or restored) before this can run.
+
+        The one statement of dependency order besides ``KindSpec.order``: the planner uses
+        it to keep what a ``--target`` needs, the executor to start each change as soon as
+        its own parents are done (and to skip it when one of them failed).
+        """
+        out: list[ResourceKey] = []
+        parent = PARENT_KINDS.get(self.key.kind)
+        if parent is not None and len(self.key.name) > 1:
+            out.append(ResourceKey(self.key.provider, parent, self.key.name[:1]))
+        for field_name, kind in REFERENCES.get(self.key.kind, {}).items():
+            value = (self.after or {}).get(field_name)
+            if isinstance(value, str):
+                out.append(ResourceKey(self.key.provider, kind, (value,)))
+        return out
 
     def sort_key(self) -> tuple[int, int, ResourceKey]:
         if self.action is Action.DELETE:

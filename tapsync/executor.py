@@ -1,12 +1,14 @@
 """Runs a :class:`~tapsync.changes.Plan` through the providers: the only place that writes.
 
-Changes run in phases of the plan's own order (categories, then event types, then
-properties; deletes in reverse); inside a phase they run concurrently and the provider's
-:class:`~tapsync.http.ApiClient` admits each call through the key's budget, so concurrency
-never exceeds what the service allows. A change whose parent failed is skipped, the
-others go on. A write whose outcome is unknown is never repeated blindly: the object is
-read first, and the write is retried only if it did not land (a push is never sent twice).
-Every write is journalled as JSON lines so an interrupted apply can be explained.
+Every create, update, rename, restore and send starts at once and waits only for the
+changes its own parents need (:meth:`~tapsync.changes.Change.depends_on`: a property for
+its event type, an event type for its category); deletes follow, in reverse dependency
+order. The provider's :class:`~tapsync.http.ApiClient` admits each call through the key's
+budget, so concurrency never exceeds what the service allows. A change whose parent
+failed is skipped, the others go on. A write whose outcome is unknown is never repeated
+blindly: the object is read first, and the write is retried only if it did not land (a
+push is never sent twice). Every write is journalled as JSON lines so an interrupted apply
+can be explained.
 """
 
 from __future__ import annotations
@@ -103,16 +105,14 @@ class Executor:
         self.journal.write("begin", changes=len(runnable), cost=self._total_cost,
                            summary=plan.summary())
         ordered = sorted(runnable, key=Change.sort_key)
+        writes = [c for c in ordered if c.action is not Action.DELETE]
+        deletes = [c for c in ordered if c.action is Action.DELETE]
         token = STOP.set(self.stop)  # calls still queued in a budget are not sent after stop
         try:
-            for _, phase in groupby(ordered, key=lambda c: c.sort_key()[:2]):
-                batch = list(phase)
-                if self.stop.is_set():
-                    result.interrupted = True
-                    result.results.extend(ChangeResult(c, "skipped", "interrupted")
-                                          for c in batch)
-                    continue
-                result.results.extend(await asyncio.gather(*(self._one(c) for c in batch)))
+            result.results.extend(await self._as_ready(writes))
+            # deletes run after every other change, children before parents, phase by phase
+            for _, phase in groupby(deletes, key=lambda c: c.sort_key()[:2]):
+                result.results.extend(await asyncio.gather(*(self._one(c) for c in phase)))
         finally:
             STOP.reset(token)
         result.interrupted = result.interrupted or self.stop.is_set()
@@ -120,8 +120,31 @@ class Executor:
                            interrupted=result.interrupted)
         return result
 
+    async def _as_ready(self, changes: list[Change]) -> list[ChangeResult]:
+        """Start every change at once; each waits only for the changes its own parents need.
+
+        A property waits for its event type, an event type for the category it names, and
+        nothing else: no change idles behind an unrelated one, while the budget still
+        admits each call in order. ``changes`` is sorted, so parents come first.
+        """
+        tasks: dict[ResourceKey, asyncio.Future[ChangeResult]] = {}
+        started: list[asyncio.Future[ChangeResult]] = []
+        for c in changes:
+            parents = [tasks[k] for k in c.depends_on() if k in tasks]
+            task = asyncio.ensure_future(self._after(parents, c))
+            tasks[c.key] = task
+            started.append(task)
+        return list(await asyncio.gather(*started))
+
+    async def _after(self, parents: list[asyncio.Future[ChangeResult]],
+                     change: Change) -> ChangeResult:
+        if parents:
+            await asyncio.wait(parents)
+        return await self._one(change)
+
     async def _one(self, change: Change) -> ChangeResult:
-        blocked = next((p for p in _parents(change) if p in self._failed), None)
+        blocked = None if change.action is Action.DELETE else next(
+            (p for p in change.depends_on() if p in self._failed), None)
         if blocked is not None:
             res = ChangeResult(change, "skipped", f"depends on {blocked.address}, which failed")
         elif self.stop.is_set():
@@ -187,15 +210,3 @@ def remaining(change: Change, live: Resource | None) -> Change | None:
         return None
     return replace(change, action=Action.UPDATE, fields=left, from_key=None,
                    meta={**change.meta, **live.meta})
-
-
-def _parents(change: Change) -> list[ResourceKey]:
-    """Objects a change needs to exist first (skipped when their own change failed)."""
-    key = change.key
-    if change.action is Action.DELETE:
-        return []
-    if key.kind == "event_property" and len(key.name) == 2:
-        return [ResourceKey(key.provider, "event_type", key.name[:1])]
-    if key.kind == "event_type" and isinstance((change.after or {}).get("category"), str):
-        return [ResourceKey(key.provider, "category", ((change.after or {})["category"],))]
-    return []

@@ -27,15 +27,18 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from tapsync.changes import Action, Change, FieldChange, KindSpec, Plan, PlanWarning
+from tapsync.changes import (
+    PARENT_KINDS,
+    Action,
+    Change,
+    FieldChange,
+    KindSpec,
+    Plan,
+    PlanWarning,
+)
 from tapsync.diff import diff
 from tapsync.model import Resource, ResourceKey, State, key_order
 from tapsync.policy import BudgetLike, CostModel, plan_costs
-
-#: child kind → parent kind: children are named ``(parent, leaf)`` and follow a renamed parent
-PARENT_KINDS: Mapping[str, str] = {"event_property": "event_type"}
-#: kind → {field: kind it names}: an object that must exist before one referring to it
-REFERENCES: Mapping[str, Mapping[str, str]] = {"event_type": {"category": "category"}}
 
 _Note = tuple[ResourceKey | None, PlanWarning]
 
@@ -433,7 +436,7 @@ def _narrow(targets: Sequence[ResourceKey], p: _Planner, changes: list[Change],
                                                        "live object")))
     keep = {i for i, c in enumerate(changes) if hit(c.key) or hit(c.from_key)}
     while True:
-        needed = {d for i in keep for d in _depends_on(changes[i])}
+        needed = {d for i in keep for d in changes[i].depends_on()}
         more = {i for i, c in enumerate(changes) if i not in keep and c.key in needed
                 and c.action in (Action.CREATE, Action.RENAME, Action.RESTORE)}
         if not more:
@@ -443,18 +446,6 @@ def _narrow(targets: Sequence[ResourceKey], p: _Planner, changes: list[Change],
             [u for u in unmanaged if hit(u)],
             [w for w in warnings if w[0] is None or hit(w[0])] + notes,
             [e for e in errors if e[0] is None or hit(e[0])])
-
-
-def _depends_on(c: Change) -> list[ResourceKey]:
-    """Objects that must exist (be created, renamed or restored) before ``c`` can run."""
-    out: list[ResourceKey] = []
-    parent = PARENT_KINDS.get(c.key.kind)
-    if parent is not None and len(c.key.name) > 1:
-        out.append(ResourceKey(c.key.provider, parent, c.key.name[:1]))
-    for field, kind in REFERENCES.get(c.key.kind, {}).items():
-        if c.after and isinstance(c.after.get(field), str):
-            out.append(ResourceKey(c.key.provider, kind, (c.after[field],)))
-    return out
 
 
 def _show(value: Any) -> str:

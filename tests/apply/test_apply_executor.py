@@ -140,3 +140,36 @@ def test_stop_lets_in_flight_calls_finish_and_starts_no_new_ones(tmp_path: Path)
     assert 0 < posts < len(names)                # … and no new one started
     assert counts.get("skipped", 0) == len(names) - posts
     assert in_flight == 0
+
+
+def test_a_property_waits_for_its_own_event_type_only(tmp_path: Path) -> None:
+    sandbox = Sandbox()
+    desired = State([
+        res("event_type", "A Slow"),
+        res("event_property", "A Slow", "a", type="string"),
+        res("event_type", "B Quick"),
+        res("event_property", "B Quick", "b", type="number"),
+    ])
+
+    async def go() -> list[tuple[str, str]]:
+        async with connected(sandbox, workspace_config(tmp_path)) as s:
+            plan = await plan_only(s, desired)
+            # the first event create ("A Slow", first in plan order) answers late
+            await sandbox.faults({"kind": "slow", "delay_ms": 400, "times": 1,
+                                  "method": "POST", "path": "/api/2/taxonomy/event"})
+            journal = Journal(tmp_path / "journal")
+            result = await apply_plan(s, plan, journal=journal)
+            journal.close()
+            assert failures(result) == []
+            assert journal.path is not None
+            records = [json.loads(line) for line in journal.path.read_text().splitlines()]
+            return [(r["event"], r["address"]) for r in records if r["event"] == "ok"]
+
+    done = [address for _, address in run(go())]
+    slow_event = key("event_type", "A Slow").address
+    quick_prop = key("event_property", "B Quick", "b").address
+    slow_prop = key("event_property", "A Slow", "a").address
+    # B's property did not idle behind A's unrelated, slow event type…
+    assert done.index(quick_prop) < done.index(slow_event)
+    # …while A's own property still waited for it
+    assert done.index(slow_event) < done.index(slow_prop)
