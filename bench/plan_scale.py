@@ -1,6 +1,6 @@
 """Benchmark: ``tapsync plan`` on 100,000 objects (5,000 event types × 20 properties).
 
-    .venv/bin/python bench/plan_scale.py [--quick] [--events N] [--sandbox-as-is]
+    .venv/bin/python bench/plan_scale.py [--quick] [--events N]
 
 Run by hand, not as a test. The live side is an in-process sandbox with no latency, seeded
 directly through its fixture loader in one transaction (no HTTP: see ``_common.seed``).
@@ -24,13 +24,8 @@ It also checks the plan is exactly the differences put in, and counts the object
 reach ``tapsync.diff.diff`` and ``deepdiff.DeepDiff`` (by wrapping them here, not by
 changing the code): DeepDiff must only ever see values that differ.
 
-The sandbox lists an event's properties by scanning and decoding every stored property
-(``amplitude_props.list_event_properties``), so 5,000 property lists cost 5,000 × 100,000
-decodes: 264 s for the reads at 1,000 event types, about an hour at 5,000, and the shared
-list (no ``event_type``) alone held ~100 MB while it ran. That is the emulator's cost, not
-tapsync's, so by default this bench swaps in an equivalent handler that finds the
-properties by a key-range query on the store's primary key (same answer, same order, same
-filters). ``--sandbox-as-is`` keeps the original (use it with ``--events 200``).
+The sandbox finds one event's properties by a key-range query on its store's primary
+key, so the reads are tapsync's cost, not the emulator's.
 ``--profile FILE`` writes a cProfile of the planner alone.
 """
 
@@ -39,11 +34,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -69,7 +63,6 @@ import tapsync.manifest
 from tapsync.changes import Plan
 from tapsync.engine import make_plan, read_live
 from tapsync.model import State
-from tapsync.sandbox import amplitude as sandbox_amplitude
 from tapsync.sandbox import create_app
 
 GOAL_BUILD_DIFF_S = 2.0
@@ -112,46 +105,6 @@ def taxonomies(n: int) -> tuple[list[Event], list[Event], dict[str, int]]:
         desired.append(replace(make_event(n + k, 2)))
         expected["create"] += 3
     return live, desired, expected
-
-
-# ------------------------------------------------------------ the sandbox's property list
-
-def _indexed_list_event_properties() -> Callable[..., Any]:
-    """``GET /event-property?event_type=E`` answered from a key-range query.
-
-    The store keys event properties by ``json.dumps([event_type, name])``, so one event's
-    properties are the keys between ``'["E", '`` and ``'["E", \\uffff'`` (shared ones, with
-    no event type, under ``'[null, '``): the primary key finds them without decoding the
-    others. Same filters and order (``seq``) as the original.
-    """
-    from tapsync.sandbox import amplitude_props as props
-    from tapsync.sandbox.amplitude_data import EVENT_PROPERTY, NS, event_property_out
-
-    def handler(rt: Any, p: dict[str, str], name: str) -> Any:
-        event_type = props._event_type(rt, p)  # 404 for an unknown or deleted event
-        low = json.dumps([event_type])[:-1] + ", "
-        store = rt.store
-        with store._lock:
-            rows = store._db.execute(
-                "SELECT value FROM docs WHERE namespace=? AND kind=? AND key>=? AND key<? "
-                "ORDER BY seq", (NS, EVENT_PROPERTY, low, low + "\uffff")).fetchall()
-        docs = [json.loads(value) for (value,) in rows]
-        data = [event_property_out(doc) for doc in docs
-                if doc["event_type"] == event_type and not doc["deleted"]]
-        return props._ok(data, with_data=True)
-
-    return handler
-
-
-@contextmanager
-def indexed_property_lists() -> Iterator[None]:
-    routes = sandbox_amplitude.ROUTES[("event-property", 0, False)]
-    original = routes["GET"]
-    routes["GET"] = _indexed_list_event_properties()
-    try:
-        yield
-    finally:
-        routes["GET"] = original
 
 
 # -------------------------------------------------------------------------- measuring
@@ -230,8 +183,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="500 event types (10,000 objects)")
     parser.add_argument("--events", type=int, help="event types (default 5,000)")
-    parser.add_argument("--sandbox-as-is", action="store_true",
-                        help="keep the sandbox's scanning property list (slow beyond --quick)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the planner into FILE")
     args = parser.parse_args(argv)
     n = args.events or (500 if args.quick else 5000)
@@ -254,9 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"(peak while seeding {peak_rss_mb():.0f} MB)")
         peak_resettable = reset_peak_rss()
         counters = Counters()
-        scan = indexed_property_lists() if not args.sandbox_as_is else _nothing()
-        with scan:
-            r = asyncio.run(run(folder, app, n, expected, counters))
+        r = asyncio.run(run(folder, app, n, expected, counters))
     peak = peak_since_reset_mb() if peak_resettable else None
     if peak is None:
         peak, what = peak_rss_mb(), "peak memory (process, seeding incl.)"
@@ -267,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  manifest.load      {r['load']:7.2f} s  (YAML, schemas, lint, build: "
           f"bench/validate.py's subject)")
     print(f"  read_live          {r['read']:7.2f} s  ({r['reads']} GETs, real provider, "
-          f"ASGI in process{'' if args.sandbox_as_is else ', indexed property lists'})")
+          f"ASGI in process)")
     print(f"  planner            {r['plan']:7.2f} s  (CPU {r['plan_cpu']:.2f} s)")
     print(f"  total plan time    {r['load'] + r['read'] + r['plan']:7.2f} s")
     print(f"  diff() calls {counters.diff_calls:,}, of which differ {counters.diff_nonempty:,};"
@@ -285,11 +234,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         profile_planner(n, args.profile)
     return 0
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def profile_planner(n: int, path: str) -> None:

@@ -38,6 +38,11 @@ def prop_key(event_type: str | None, name: str) -> str:
     return json.dumps([event_type, name])
 
 
+def prop_prefix(event_type: str | None) -> str:
+    """The common start of every :func:`prop_key` of one event type (or of shared ones)."""
+    return json.dumps([event_type])[:-1] + ", "
+
+
 def bare_user_property(name: str) -> str:
     return name[3:] if name.startswith("gp:") else name
 

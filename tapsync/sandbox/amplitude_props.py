@@ -27,6 +27,7 @@ from tapsync.sandbox.amplitude_data import (
     new_event_property,
     new_user_property,
     prop_key,
+    prop_prefix,
     restore_rule,
     user_property_out,
 )
@@ -108,7 +109,8 @@ def create_event_property(rt: Runtime, p: dict[str, str], _: str) -> Response:
 
 def list_event_properties(rt: Runtime, p: dict[str, str], _: str) -> Response:
     event_type = _event_type(rt, p)
-    data = [event_property_out(doc) for doc in rt.store.values(NS, EVENT_PROPERTY)
+    data = [event_property_out(doc) for _, doc in
+            rt.store.items_with_prefix(NS, EVENT_PROPERTY, prop_prefix(event_type))
             if doc["event_type"] == event_type and not doc["deleted"]]
     return _ok(data, with_data=True)
 

@@ -113,6 +113,17 @@ class Store:
             ).fetchall()
         return [(str(key), dict(json.loads(value))) for key, value in rows]
 
+    def items_with_prefix(self, namespace: str, kind: str, prefix: str
+                          ) -> list[tuple[str, Doc]]:
+        """Like :meth:`items`, for keys starting with ``prefix`` only: a primary-key range
+        scan, so one event's properties are found without decoding everyone else's."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, value FROM docs WHERE namespace=? AND kind=? AND key>=? AND key<? "
+                "ORDER BY seq", (namespace, kind, prefix, prefix + "\U0010ffff"),
+            ).fetchall()
+        return [(str(key), dict(json.loads(value))) for key, value in rows]
+
     def values(self, namespace: str, kind: str) -> list[Doc]:
         return [doc for _, doc in self.items(namespace, kind)]
 
