@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from tapsync.changes import Action, Change, KindSpec
@@ -30,6 +31,24 @@ EVENT_FIELDS = ("category", "description", "display_name", "is_active", "tags", 
 PROPERTY_FIELDS = ("description", "type", "regex", "enum_values", "is_array_type",
                    "is_required", "is_hidden", "classifications")
 USER_PROPERTY_FIELDS = ("description", "type", "regex", "enum_values", "is_array_type")
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How the Taxonomy API spells one kind's calls."""
+
+    collection: str
+    name_field: str           # the name on create
+    rename_field: str         # the new name on update (the seed also accepts a shorter one)
+    names_outlive_deletes: bool = False  # a deleted one, never listed, still holds its name
+
+
+_SHAPES: Mapping[str, _Shape] = {
+    "event_type": _Shape("/event", "event_type", "new_event_type"),
+    "event_property": _Shape("/event-property", "event_property", "new_event_property_value",
+                             names_outlive_deletes=True),
+    "user_property": _Shape("/user-property", "user_property", "new_user_property_value"),
+}
 
 
 def _spec(kind: str, order: int, *, rename: bool = True, restore: bool = True) -> KindSpec:
@@ -195,9 +214,8 @@ class AmplitudeProvider(Provider):
 
     async def apply_change(self, change: Change) -> None:
         kind, action = change.key.kind, change.action
-        handler = {"category": self._write_category, "event_type": self._write_event,
-                   "event_property": self._write_property,
-                   "user_property": self._write_user_property}.get(kind)
+        handler = self._write_category if kind == "category" else \
+            self._write_named if kind in _SHAPES else None
         if handler is None or action in (Action.MANUAL, Action.SEND):
             raise ProviderError(f"amplitude cannot {action.value} a {kind}")
         await handler(change)
@@ -229,60 +247,45 @@ class AmplitudeProvider(Provider):
         else:
             raise ProviderError(f"amplitude cannot {change.action.value} a category")
 
-    async def _write_event(self, change: Change) -> None:
-        path = f"/event/{quote_segment(self._api_name(change))}"
-        fields = _form(self._changed(change))
-        if change.action is Action.CREATE:
-            await self._send("POST", "/event", {"event_type": change.key.leaf, **fields})
-        elif change.action is Action.DELETE:
-            await self._delete(change, path, {})
-        elif change.action is Action.RESTORE:
-            await self._send("POST", f"{path}/restore", {}, retry=False)
-            if fields:
-                await self._send("PUT", path, fields)
-        elif change.action is Action.RENAME:
-            await self._send("PUT", path, {"new_event_type": change.key.leaf, **fields},
-                             retry=False)
-        elif fields:
-            await self._send("PUT", path, fields)
-
-    async def _write_property(self, change: Change) -> None:
+    async def _write_named(self, change: Change) -> None:
+        """Event types, event properties and user properties: one protocol, three shapes."""
+        shape = _SHAPES[change.key.kind]
         # a property's event is never changed by the property's own change (renaming an
         # event type is the event's change, applied first), so the key's event is current
-        event = change.key.name[0] if len(change.key.name) == 2 else None
-        scope = {"event_type": event} if event is not None else {}
-        path = f"/event-property/{quote_segment(self._api_name(change))}"
+        scope = {"event_type": change.key.name[0]} if len(change.key.name) == 2 else {}
+        path = f"{shape.collection}/{quote_segment(self._api_name(change))}"
         fields = _form(self._changed(change))
-        if change.action is Action.CREATE:
+        action = change.action
+        if action is Action.CREATE:
             try:
-                await self._send("POST", "/event-property",
-                                 {**scope, "event_property": change.key.leaf, **fields})
+                await self._send("POST", shape.collection,
+                                 {**scope, shape.name_field: change.key.leaf, **fields})
             except ApiError as exc:
-                if exc.status != 409 or "already exists" not in exc.message:
+                if not (shape.names_outlive_deletes and _already_exists(exc)):
                     raise
-                await self._revive_property(path, scope, fields)
-        elif change.action is Action.DELETE:
+                await self._revive(path, scope, fields)
+        elif action is Action.DELETE:
             await self._delete(change, path, scope)
-        elif change.action is Action.RESTORE:
+        elif action is Action.RESTORE:
             await self._send("POST", f"{path}/restore", scope, retry=False)
             if fields:
                 await self._send("PUT", path, {**scope, **fields})
-        elif change.action is Action.RENAME:
+        elif action is Action.RENAME:
             try:
-                await self._send("PUT", path, {**scope, "new_event_property_value":
-                                               change.key.leaf, **fields}, retry=False)
+                await self._send("PUT", path, {**scope, shape.rename_field: change.key.leaf,
+                                               **fields}, retry=False)
             except ApiError as exc:
-                if exc.status != 409 or "already exists" not in exc.message:
+                if not (shape.names_outlive_deletes and _already_exists(exc)):
                     raise
                 # the new name is held by a deleted property no list shows: as if it had
                 # been seen, that one is the declared property (the old one stays as it is)
-                await self._revive_property(f"/event-property/{quote_segment(change.key.leaf)}",
-                                            scope, _form(dict(change.after or {})))
+                await self._revive(f"{shape.collection}/{quote_segment(change.key.leaf)}",
+                                   scope, _form(dict(change.after or {})))
         elif fields:
             await self._send("PUT", path, {**scope, **fields})
 
-    async def _revive_property(self, path: str, scope: Mapping[str, str],
-                               fields: Mapping[str, str]) -> None:
+    async def _revive(self, path: str, scope: Mapping[str, str],
+                      fields: Mapping[str, str]) -> None:
         """Create met "already exists" for a property no list shows: a deleted property
         (never listed, yet it blocks its name until restored), or one of a deleted event
         type, back with its event. Restore it (409: it is not deleted), then set the fields."""
@@ -293,24 +296,6 @@ class AmplitudeProvider(Provider):
                 raise
         if fields:
             await self._send("PUT", path, {**scope, **fields})
-
-    async def _write_user_property(self, change: Change) -> None:
-        path = f"/user-property/{quote_segment(self._api_name(change))}"
-        fields = _form(self._changed(change))
-        if change.action is Action.CREATE:
-            await self._send("POST", "/user-property", {"user_property": change.key.leaf,
-                                                        **fields})
-        elif change.action is Action.DELETE:
-            await self._delete(change, path, {})
-        elif change.action is Action.RESTORE:
-            await self._send("POST", f"{path}/restore", {}, retry=False)
-            if fields:
-                await self._send("PUT", path, fields)
-        elif change.action is Action.RENAME:
-            await self._send("PUT", path, {"new_user_property_value": change.key.leaf,
-                                           **fields}, retry=False)
-        elif fields:
-            await self._send("PUT", path, fields)
 
     async def _delete(self, change: Change, path: str, scope: Mapping[str, str]) -> None:
         try:
@@ -373,6 +358,10 @@ def _message(body: Mapping[str, Any]) -> str:
     if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
         return str(errors[0].get("message", "unknown error"))
     return "the service answered success: false without a message"
+
+
+def _already_exists(exc: ApiError) -> bool:
+    return exc.status == 409 and "already exists" in exc.message
 
 
 def _not_found(exc: ApiError) -> bool:
