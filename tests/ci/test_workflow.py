@@ -1,186 +1,289 @@
 """``examples/ci/github-actions.yml`` run end to end against the sandbox.
 
-Every ``run:`` step of the example workflow is executed as GitHub would (``bash -e``,
-``$GITHUB_OUTPUT``, ``$GITHUB_STEP_SUMMARY``, step ``if:`` conditions on outputs), in a
-workspace made from ``examples/``. Three stand-ins make that possible offline, and
-nothing else is changed: ``tapsync`` runs this checkout's CLI with ``--sandbox`` added,
-``gh`` records its arguments (and can pretend an issue exists), and ``python -m pip
-install`` is recorded instead of reaching PyPI. ``uses:`` steps (checkout, setup-python,
-artifacts) are GitHub's own and skipped.
+The workflow file itself is read and run by :mod:`tests.ci.actions` (job and step ``if:``
+expressions, ``${{ … }}`` values, ``bash -eo pipefail``, ``$GITHUB_OUTPUT``), in a copy of
+``examples/`` whose sandbox holds ``sandbox-fixtures.yaml``, through a pull request, the
+merge, a deliberate send and several nights. Only what cannot run here is replaced, through
+``PATH``: ``tapsync`` is this checkout's CLI with ``--sandbox`` added, ``gh`` records its
+arguments (and answers from canned files), ``python -m pip install`` is recorded instead of
+reaching the network; ``uses:`` steps are GitHub's own and skipped.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.ci.support import TAXONOMY, sandbox_calls
+from tapsync.config import load_config
+from tapsync.engine import credentials_from, used_providers
+from tapsync.manifest import LintOptions, check
+from tests.ci.actions import JobResult, Workflow, step_name
+from tests.ci.support import TAXONOMY, sandbox_calls, tapsync
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
-KNOWN_ACTIONS = ("actions/checkout@", "actions/setup-python@", "actions/upload-artifact@")
-EXPRESSIONS = {
-    "secrets.AMPLITUDE_API_KEY": "", "secrets.AMPLITUDE_SECRET_KEY": "",
-    "github.token": "ghs_test", "github.event.pull_request.number": "42",
-}
+EXAMPLES = ROOT / "examples"
+WORKFLOW = Workflow(EXAMPLES / "ci" / "github-actions.yml")
+REPOSITORY = "acme/analytics"
+TOKEN = "ghs_test_token_never_printed"
 
 TAPSYNC_SHIM = """#!/bin/sh
 sub="$1"; shift
 exec {python} -c 'import sys; from tapsync.cli import main; sys.exit(main(sys.argv[1:]))' \\
   "$sub" --sandbox "$@"
 """
+# gh: logs each call; `gh api` GETs and `gh issue list` print the canned answer in
+# $GH_STATE/comments or $GH_STATE/issues (what the --jq filter would have produced)
 GH_SHIM = """#!/bin/sh
-printf '%s\\n' "$*" >> "$GH_LOG"
+printf '%s\\n' "$*" >> "$GH_STATE/log"
 case "$1 $2" in
-  "issue list") cat "$GH_ISSUES" 2>/dev/null || true ;;
+  "api repos/"*) cat "$GH_STATE/comments" 2>/dev/null || true ;;
+  "issue list") cat "$GH_STATE/issues" 2>/dev/null || true ;;
 esac
 """
 PYTHON_SHIM = """#!/bin/sh
-if [ "$1 $2 $3" = "-m pip install" ]; then printf '%s\\n' "$*" >> "$PIP_LOG"; exit 0; fi
+if [ "$1 $2 $3" = "-m pip install" ]; then printf '%s\\n' "$*" >> "$GH_STATE/pip"; exit 0; fi
 exec {python} "$@"
 """
 
 
-@dataclass
-class Run:
-    """What one job did: outputs per step id, the step summary, and its own log."""
+class Repo:
+    """A repository holding a copy of ``examples/``, and GitHub around it."""
 
-    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
-    logs: list[str] = field(default_factory=list)
-    ran: list[str] = field(default_factory=list)
+    def __init__(self, root: Path) -> None:
+        self.ws, self.state, self.bin = root / "repo", root / "github", root / "bin"
+        shutil.copytree(EXAMPLES, self.ws, ignore=shutil.ignore_patterns(".tapsync"))
+        self.state.mkdir()
+        self.bin.mkdir()
+        for name, text in (("tapsync", TAPSYNC_SHIM), ("gh", GH_SHIM), ("python", PYTHON_SHIM)):
+            path = self.bin / name
+            path.write_text(text.format(python=shlex.quote(sys.executable)), encoding="utf-8")
+            path.chmod(0o755)
+        self.secrets: dict[str, str] = {}
+        self.covered: set[tuple[str, str]] = set()
+
+    def env(self) -> dict[str, str]:
+        return {"PATH": f"{self.bin}:/usr/bin:/bin", "GH_STATE": str(self.state),
+                "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"}
+
+    def secret(self, name: str) -> str:
+        """Any secret the workflow names exists, with a value no output may contain."""
+        return self.secrets.setdefault(name, f"secret-{name}-never-printed")
+
+    def trigger(self, event: str, **inputs: str) -> dict[str, JobResult]:
+        github: dict[str, Any] = {
+            "event_name": event, "repository": REPOSITORY, "workflow": "tapsync",
+            "token": TOKEN, "ref": "refs/heads/main", "event": {}}
+        if event == "pull_request":
+            github.update(ref="refs/pull/42/merge", event={"pull_request": {"number": 42}})
+        secrets = _Secrets(self)
+        jobs = WORKFLOW.trigger(github, self.ws, self.env(), inputs=inputs, secrets=secrets)
+        for name, job in jobs.items():
+            self.covered |= {(name, s.name) for s in job.steps if s.outcome == "success"}
+            self._no_secret_in(job)
+        return jobs
+
+    def _no_secret_in(self, job: JobResult) -> None:
+        shown = job.log + job.summary + "".join(
+            p.read_text(encoding="utf-8") for p in self.ws.glob("*.md"))
+        for value in (*self.secrets.values(), TOKEN):
+            assert value not in shown, f"job {job.name} printed a secret"
+
+    def gh(self) -> list[str]:
+        """The gh calls made since the last look."""
+        log = self.state / "log"
+        lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return lines
+
+    def answer(self, what: str, text: str) -> None:
+        (self.state / what).write_text(text, encoding="utf-8")
+
+    def read(self, name: str) -> str:
+        return (self.ws / name).read_text(encoding="utf-8")
 
 
-def _expr(text: str) -> str:
-    def one(m: re.Match[str]) -> str:
-        inner = m.group(1).strip()
-        assert inner in EXPRESSIONS, f"the test does not know the expression {inner!r}"
-        return EXPRESSIONS[inner]
-    return re.sub(r"\$\{\{(.*?)\}\}", one, str(text))
+class _Secrets(dict[str, str]):
+    """The ``secrets`` context: whatever name the workflow asks for has a value (a test
+    must not need editing per secret), recorded so no output may contain it."""
 
+    def __init__(self, repo: Repo) -> None:
+        super().__init__()
+        self.repo = repo
 
-def _condition(cond: str, run: Run) -> bool:
-    m = re.fullmatch(r"steps\.(\w+)\.outputs\.(\w+) (==|!=) '([^']*)'", cond.strip())
-    if cond.strip() == "always()":
-        return True
-    assert m, f"the test cannot evaluate if: {cond}"
-    value = run.outputs.get(m.group(1), {}).get(m.group(2), "")
-    return (value == m.group(4)) == (m.group(3) == "==")
-
-
-def run_job(name: str, ws: Path, bin_dir: Path) -> Run:
-    doc = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    job = doc["jobs"][name]
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           **{k: _expr(v) for k, v in (doc.get("env") or {}).items()},
-           **{k: _expr(v) for k, v in (job.get("env") or {}).items()}}
-    env.pop("NO_COLOR", None)
-    run = Run()
-    for step in job["steps"]:
-        if "uses" in step:
-            assert step["uses"].startswith(KNOWN_ACTIONS), step["uses"]
-            continue
-        if "if" in step and not _condition(step["if"], run):
-            continue
-        out_file, summary = ws / ".gh-output", ws / ".gh-summary"
-        out_file.write_text("", encoding="utf-8")
-        step_env = {**env, **{k: _expr(v) for k, v in (step.get("env") or {}).items()},
-                    "GITHUB_OUTPUT": str(out_file), "GITHUB_STEP_SUMMARY": str(summary)}
-        proc = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-c", _expr(step["run"])],
-                              cwd=ws, env=step_env, capture_output=True, text=True,
-                              timeout=120)
-        run.logs.append(proc.stdout + proc.stderr)
-        run.ran.append(step.get("name", step["run"]))
-        assert proc.returncode == 0, f"step {step.get('name')!r} failed:\n{run.logs[-1]}"
-        if "id" in step:
-            pairs = [line.split("=", 1) for line in out_file.read_text().splitlines()]
-            run.outputs[step["id"]] = {k: v for k, v in pairs}
-    return run
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.repo.secret(key)
 
 
 @pytest.fixture
-def ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    ws = tmp_path / "repo"
-    (ws / "manifests").mkdir(parents=True)
-    shutil.copy(ROOT / "examples" / "tapsync.yaml", ws / "tapsync.yaml")
-    # the Amplitude part of the example: what this version of tapsync manages end to end
-    shutil.copy(ROOT / "examples" / "manifests" / "amplitude.yaml", ws / "manifests")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, text in (("tapsync", TAPSYNC_SHIM), ("gh", GH_SHIM), ("python", PYTHON_SHIM)):
-        path = bin_dir / name
-        path.write_text(text.format(python=shlex.quote(sys.executable)), encoding="utf-8")
-        path.chmod(0o755)
-    for var, name in (("GH_LOG", "gh.log"), ("GH_ISSUES", "issues"), ("PIP_LOG", "pip.log")):
-        monkeypatch.setenv(var, str(tmp_path / name))
-    return ws, bin_dir
+def repo(tmp_path: Path) -> Repo:
+    r = Repo(tmp_path)
+    # what only the services' dashboards and apps make (experiments, ingested events)
+    code, _, err = tapsync(r.ws, "sandbox", "load", "sandbox-fixtures.yaml")
+    assert code == 0, err
+    return r
 
 
-def _gh(ws: Path) -> list[str]:
-    log = ws.parent / "gh.log"
-    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-    log.unlink(missing_ok=True)
-    return lines
+def _only(jobs: dict[str, JobResult], name: str) -> JobResult:
+    assert list(jobs) == [name], f"expected only the {name} job, ran {list(jobs)}"
+    return jobs[name]
 
 
-def test_the_example_workflow_runs_pr_then_merge_then_nightly_drift(
-        ci: tuple[Path, Path]) -> None:
-    ws, bin_dir = ci
-    # 1. pull request: validate, plan as a comment, annotations on the manifest lines
-    pr = run_job("plan", ws, bin_dir)
-    assert pr.outputs["plan"] == {"exitcode": "2"}
-    plan_md = (ws / "plan.md").read_text(encoding="utf-8")
-    assert plan_md.startswith("<!-- tapsync:plan -->\n### tapsync plan: 22 to create")
-    assert (ws / ".gh-summary").read_text(encoding="utf-8").startswith("<!-- tapsync:plan -->")
-    assert any("::notice file=manifests/amplitude.yaml,line=" in log for log in pr.logs)
-    assert _gh(ws) == ["pr comment 42 --body-file plan.md --edit-last"]
-    assert (ws.parent / "pip.log").read_text().startswith("-m pip install tapsync==")
+def test_the_example_workflow_from_pull_request_to_merge_send_and_nightly_drift(
+        repo: Repo) -> None:
+    # 1. a pull request: validate, then the plan as a new comment and line annotations
+    pr = _only(repo.trigger("pull_request"), "plan")
+    assert pr.failed_at is None, pr.log
+    assert pr.outputs("plan") == {"exitcode": "2"}
+    plan_md = repo.read("plan.md")
+    assert plan_md.startswith("<!-- tapsync:plan -->\n### tapsync plan: 21 to create")
+    assert "**This plan sends 2 push notifications**" in plan_md
+    assert pr.summary == plan_md
+    annotations = pr.step("Annotate the manifest lines that cause each change").log
+    for provider in ("amplitude", "taplytics"):
+        assert f"file=manifests/{provider}.yaml,line=" in annotations
+    assert repo.gh() == [
+        f"api repos/{REPOSITORY}/issues/42/comments --paginate --jq " + _jq_filter("plan"),
+        "pr comment 42 --body-file plan.md"]
+    pip = (repo.state / "pip").read_text(encoding="utf-8").splitlines()
+    # from tapsync's own repository, at a commit (placeholders until a team fills them in)
+    assert pip and all(re.fullmatch(
+        r"-m pip install tapsync @ git\+https://github\.com/[^/\s]+/tapsync"
+        r"@(<[\w.-]+>|[0-9a-f]{40})", line) for line in pip), pip
 
-    # 2. merge to main: plan saved, exactly that plan applied; the PR's next plan is empty
-    run_job("apply", ws, bin_dir)
-    assert (ws / "tapsync-plan.json").is_file()
-    pr = run_job("plan", ws, bin_dir)
-    assert pr.outputs["plan"] == {"exitcode": "0"}
+    # 2. another push to the branch edits that comment instead of adding one
+    repo.answer("comments", "901\n")
+    pr = _only(repo.trigger("pull_request"), "plan")
+    assert repo.gh()[1:] == [
+        f"api --method PATCH repos/{REPOSITORY}/issues/comments/901 -F body=@plan.md --silent"]
+
+    # 3. merged: the plan of main sends pushes, so the merge applies nothing and says why
+    merge = _only(repo.trigger("push"), "apply")
+    assert merge.failed_at == "Apply exactly the saved plan"
+    assert "refusing to apply" in merge.log and "--allow-send" in merge.log
+    assert json.loads(repo.read("tapsync-plan.json"))["changes"]
+
+    # 4. a person runs the workflow by hand with apply-and-send: that run sends them
+    send = _only(repo.trigger("workflow_dispatch", run="apply-and-send"), "apply")
+    assert send.failed_at is None, send.log
+    assert "Converged: a new plan shows no changes." in send.log
+    pr = _only(repo.trigger("pull_request"), "plan")
+    assert pr.outputs("plan") == {"exitcode": "0"}
     assert "Annotate the manifest lines that cause each change" not in pr.ran
-    _gh(ws)
+    repo.gh()
 
-    # 3. a quiet night: no drift, no issue
-    night = run_job("drift", ws, bin_dir)
-    assert night.outputs["drift"] == {"exitcode": "0"}
-    assert _gh(ws) == []
-
-    # 4. someone edits an event in the dashboard: the next night opens an issue…
-    sandbox_calls(ws, ("PUT", f"{TAXONOMY}/event/Sign%20Up", {"data": {"owner": "someone"}}))
-    night = run_job("drift", ws, bin_dir)
-    assert night.outputs["drift"] == {"exitcode": "2"}
-    assert _gh(ws) == [
-        "issue list --label tapsync-drift --state open --json number --jq .[0].number",
+    # 5. the first night: the fixture's ingested "Debug Ping" is declared nowhere. The
+    #    Taxonomy API does not say it was never planned, so it is unmanaged, not unexpected
+    night = _only(repo.trigger("schedule"), "drift")
+    assert night.outputs("drift") == {"exitcode": "2"}
+    drift_md = repo.read("drift.md")
+    assert "#### Unmanaged — live, declared by no manifest (1)" in drift_md
+    assert '`amplitude.event_type["Debug Ping"]`' in drift_md
+    assert "| 0 | 0 | 1 | 0 |" in drift_md and "Unexpected —" not in drift_md
+    assert repo.gh() == [
+        "issue list --label tapsync-drift --state open --json number --jq "
+        + _jq_filter("drift"),
+        "label create tapsync-drift --force --color D93F0B --description "
+        "Live analytics configuration differs from the manifests",
         "issue create --title tapsync: live analytics configuration drifted "
         "--label tapsync-drift --body-file drift.md"]
-    drift_md = (ws / "drift.md").read_text(encoding="utf-8")
-    assert "### tapsync drift: 1 difference" in drift_md and "`owner`" in drift_md
 
-    # 5. …and the night after comments on the open issue instead of opening another
-    (ws.parent / "issues").write_text("7\n", encoding="utf-8")
-    run_job("drift", ws, bin_dir)
-    assert _gh(ws)[-1] == "issue comment 7 --body-file drift.md"
+    # 6. the team accepts it; a drift check run by hand (the default choice) is quiet
+    code, _, err = tapsync(repo.ws, "drift", "--sandbox", "--write-baseline")
+    assert code == 0, err
+    assert 'amplitude.event_type["Debug Ping"]' in repo.read(".tapsyncignore")
+    quiet = _only(repo.trigger("workflow_dispatch"), "drift")
+    assert quiet.outputs("drift") == {"exitcode": "0"}
+    assert "Open or update the drift issue" not in quiet.ran
+    assert repo.gh() == []
+
+    # 7. someone edits an event in the dashboard: the night comments on the open issue
+    (answer,) = sandbox_calls(repo.ws, ("PUT", f"{TAXONOMY}/event/Sign%20Up",
+                                        {"data": {"owner": "someone"}}))
+    assert answer["success"], answer
+    repo.answer("issues", "7\n")
+    night = _only(repo.trigger("schedule"), "drift")
+    assert night.outputs("drift") == {"exitcode": "2"}
+    assert "### tapsync drift: 1 difference" in repo.read("drift.md")
+    assert "`owner`" in repo.read("drift.md")
+    assert repo.gh()[1:] == ["issue comment 7 --body-file drift.md"]
+
+    # 8. a pull request edits a description; its merge applies the saved plan, which also
+    #    puts the dashboard's edit back, and nothing is left to do or to report
+    manifest = repo.ws / "manifests" / "amplitude.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    assert "A returning user signed in" in text
+    manifest.write_text(text.replace("A returning user signed in", "A user signed in again"),
+                        encoding="utf-8")
+    pr = _only(repo.trigger("pull_request"), "plan")
+    assert pr.outputs("plan") == {"exitcode": "2"}
+    assert "### tapsync plan: 0 to create, 2 to update" in repo.read("plan.md")
+    merge = _only(repo.trigger("push"), "apply")
+    assert merge.failed_at is None, merge.log
+    pr = _only(repo.trigger("pull_request"), "plan")
+    assert pr.outputs("plan") == {"exitcode": "0"}
+    night = _only(repo.trigger("schedule"), "drift")
+    assert night.outputs("drift") == {"exitcode": "0"}
+
+    # every run: step of the workflow succeeded at least once above
+    assert repo.covered >= WORKFLOW.run_steps(), WORKFLOW.run_steps() - repo.covered
 
 
-def test_a_failing_plan_fails_the_job(ci: tuple[Path, Path]) -> None:
-    ws, bin_dir = ci
-    (ws / "manifests" / "amplitude.yaml").write_text(
+def test_a_failing_validation_fails_the_job_before_any_plan(repo: Repo) -> None:
+    (repo.ws / "manifests" / "amplitude.yaml").write_text(
         "amplitude:\n  event_types:\n    - name: Bad Event\n      colour: red\n",
         encoding="utf-8")
-    with pytest.raises(AssertionError, match="step 'Validate' failed"):
-        run_job("plan", ws, bin_dir)
+    pr = _only(repo.trigger("pull_request"), "plan")
+    assert pr.failed_at == "Validate"
+    assert "::error file=manifests/amplitude.yaml" in pr.step("Validate").log
+    assert pr.ran == ["Install tapsync", "Validate"]
+    assert repo.gh() == []
+
+
+def test_every_job_gets_the_credentials_of_every_provider_the_manifests_use(
+        repo: Repo) -> None:
+    cfg = load_config(repo.ws / "tapsync.yaml", {})
+    checked = check(list(cfg.manifests), LintOptions(naming=dict(cfg.naming)))
+    names = sorted(used_providers(checked.state))
+    assert names == ["amplitude", "taplytics"]
+    ctx = WORKFLOW.contexts({"event_name": "schedule"}, {}, _Secrets(repo))
+    for job in WORKFLOW.jobs:
+        creds = credentials_from(WORKFLOW.job_env(job, ctx), cfg, names)
+        assert all(v.startswith("secret-") for p in creds.values() for v in p.values())
+
+
+def test_actions_are_pinned_to_a_commit_and_nothing_comes_from_an_index() -> None:
+    text = WORKFLOW.path.read_text(encoding="utf-8")
+    uses = re.findall(r"uses: (\S+)(.*)", text)
+    assert uses
+    for ref, rest in uses:
+        assert re.fullmatch(r"actions/[\w-]+@[0-9a-f]{40}", ref), ref
+        assert re.fullmatch(r"\s+# v\d+\.\d+\.\d+", rest), f"{ref}: say its version"
+    installs = [s["run"] for spec in WORKFLOW.jobs.values() for s in spec["steps"]
+                if "pip install" in s.get("run", "")]
+    assert installs and all("git+" in cmd and "==" not in cmd for cmd in installs)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="needs jq to run gh's --jq filters")
+def test_the_jq_filters_find_the_bots_plan_comment_and_the_open_drift_issue() -> None:
+    comments = [
+        {"id": 1, "user": {"login": "alice"}, "body": "<!-- tapsync:plan -->\nquoted"},
+        {"id": 2, "user": {"login": "github-actions[bot]"}, "body": "another bot comment"},
+        {"id": 4, "user": {"login": "github-actions[bot]"}, "body": "<!-- tapsync:drift -->"},
+        {"id": 3, "user": {"login": "github-actions[bot]"}, "body": "<!-- tapsync:plan -->\n#"},
+    ]
+    assert _jq(_jq_filter("plan"), comments) == "3\n"
+    assert _jq(_jq_filter("plan"), comments[:3]) == ""
+    assert _jq(_jq_filter("drift"), [{"number": 7}]) == "7\n"
+    assert _jq(_jq_filter("drift"), []) == ""
 
 
 def test_the_pre_commit_hook_validates_the_workspace(tmp_path: Path) -> None:
@@ -189,14 +292,33 @@ def test_the_pre_commit_hook_validates_the_workspace(tmp_path: Path) -> None:
     files = re.compile(hook["files"])
     assert files.search("manifests/amplitude.yaml") and files.search("tapsync.yaml")
     assert not files.search("src/app.py")
-    (tmp_path / "manifests").mkdir()
-    shutil.copy(ROOT / "examples" / "tapsync.yaml", tmp_path / "tapsync.yaml")
-    shutil.copy(ROOT / "examples" / "manifests" / "amplitude.yaml", tmp_path / "manifests")
+    ws = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, ws, ignore=shutil.ignore_patterns(".tapsync"))
     entry = [str(Path(sys.executable).parent / shlex.split(hook["entry"])[0]),
              *shlex.split(hook["entry"])[1:]]
-    ok = subprocess.run(entry, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(entry, cwd=ws, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    (tmp_path / "manifests" / "bad.yaml").write_text("amplitude:\n  oops: 1\n",
-                                                     encoding="utf-8")
-    bad = subprocess.run(entry, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    (ws / "manifests" / "bad.yaml").write_text("taplytics:\n  oops: 1\n", encoding="utf-8")
+    bad = subprocess.run(entry, cwd=ws, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "oops" in bad.stdout
+
+
+def _jq_filter(job: str) -> str:
+    """The one ``--jq '…'`` filter in a job's scripts, as the workflow spells it."""
+    found: list[str] = [m for s in WORKFLOW.jobs[job]["steps"]
+             for m in re.findall(r"--jq '([^']*)'", s.get("run", ""))]
+    assert len(found) == 1, f"{job}: expected one --jq filter, found {found}"
+    return found[0]
+
+
+def _jq(program: str, page: Any) -> str:
+    return subprocess.run(["jq", "-r", program], input=json.dumps(page), capture_output=True,
+                          text=True, check=True, timeout=30).stdout
+
+
+def test_the_runner_reads_every_step_it_is_asked_to_cover() -> None:
+    # the coverage check above only means something if run_steps sees the scripts
+    names = {name for _, name in WORKFLOW.run_steps()}
+    assert {"Validate", "Plan", "Post the plan on the pull request", "Apply exactly the saved plan",
+            "Drift", "Open or update the drift issue"} <= names
+    assert all(step_name(s) for spec in WORKFLOW.jobs.values() for s in spec["steps"])
