@@ -55,9 +55,9 @@ def tapsync(ws: Path, *args: str, env: dict[str, str] | None = None) -> tuple[in
     """``tapsync ARGS`` in workspace ``ws`` through :func:`tapsync.cli.main` (the real exit
     codes); returns (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    os.environ["NO_COLOR"] = "1"
+    env = {**(env or {}), "NO_COLOR": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         with _cwd(ws), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(list(args))
