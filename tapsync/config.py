@@ -184,8 +184,22 @@ def is_loopback(host: str) -> bool:
 
 
 def check_base_url(url: str, *, where: str) -> None:
-    """``https://`` everywhere; plain ``http://`` only for loopback hosts."""
+    """``https://`` everywhere; plain ``http://`` only for loopback hosts; no userinfo.
+
+    Credentials come only from the environment: a ``user:password@`` in a URL would sit in
+    a committed file and in every log line that names the URL, so it is refused without
+    repeating it (the message shows the URL with its userinfo masked).
+    """
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        masked = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+        raise ConfigError(f"{where}: {masked!r} must not carry credentials (user:password@); "
+                          "credentials come only from the environment (the *_env keys)")
+    try:
+        parts.port  # noqa: B018 - ``user:pass/word@host`` parses as host ``user``, port ``pass``
+    except ValueError:
+        raise ConfigError(f"{where}: the URL's port is not a number (a password in the URL? "
+                          "credentials come only from the environment)") from None
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):

@@ -10,7 +10,6 @@ responsible for redacting (``http.redact``) before building the message.
     ├── UsageError            bad command-line use (unknown target, conflicting flags)
     ├── ConfigError           tapsync.yaml missing, malformed, or insecure
     ├── ManifestError         one or more problems in the manifests, each with file:line
-    ├── NotBuiltYet           a command whose capability has not been built yet
     ├── ProviderError         a service answered with an error, or garbage
     │   ├── ApiError          …with an HTTP status and the service's own message
     │   └── UncertainWrite    a write whose outcome is unknown (timeout, reset, 5xx):
@@ -68,10 +67,6 @@ class ManifestError(TapsyncError):
         self.problems = problems
         lines = "\n".join(str(p) for p in problems)
         super().__init__(f"{len(problems)} problem(s) in the manifests:\n{lines}")
-
-
-class NotBuiltYet(TapsyncError):
-    """A command that exists in the CLI but whose capability is not built yet."""
 
 
 class ProviderError(TapsyncError):

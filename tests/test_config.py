@@ -154,3 +154,31 @@ def test_each_environment_has_its_own_sandbox(tmp_path: Path) -> None:
     dbs = {load_config(path, {}, env).sandbox_db for env in (None, "staging", "prod")}
     assert dbs == {tmp_path / ".tapsync" / n
                    for n in ("sandbox.db", "sandbox-staging.db", "sandbox-prod.db")}
+
+
+@pytest.mark.parametrize("url", ["https://user:hunter2@amplitude.com",
+                                 "https://hunter2@amplitude.com/",
+                                 "http://me:hunter2@127.0.0.1:8765",
+                                 "https://me:hunt@er2@amplitude.com",
+                                 "https://me:hunter2/x@amplitude.com"])
+def test_userinfo_in_a_base_url_is_refused_without_echoing_it(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_base_url(url, where="tapsync.yaml:4:15: $.providers.amplitude.base_url")
+    message = str(info.value)
+    assert message.startswith("tapsync.yaml:4:15: $.providers.amplitude.base_url: ")
+    assert "hunter2" not in message and "er2" not in message
+    assert "credentials come only from the environment" in message
+
+
+def test_userinfo_is_refused_in_the_file_and_in_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nproviders:\n  taplytics:\n"
+                           "    base_url: https://bot:s3cr3t-pw@api.taplytics.com\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert f"{path}:4:15: $.providers.taplytics.base_url: 'https://***@api.taplytics.com' " \
+           "must not carry credentials" in str(info.value)
+    assert "s3cr3t" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "version: 1\n"),
+                    {"TAPSYNC_AMPLITUDE_BASE_URL": "https://k:s3cr3t-pw@amplitude.com"})
+    assert "providers.amplitude.base_url" in str(info.value) and "s3cr3t" not in str(info.value)

@@ -121,6 +121,9 @@ def parse(data: bytes | str, file: str, out: Loaded) -> None:
         line, col = unpack(exc.mark)
         out.problems.append(Problem(file, line, col, "$", exc.message))
         return
+    except yaml.reader.ReaderError as exc:
+        out.problems.append(_reader_problem(file, exc, data))
+        return
     except yaml.YAMLError as exc:
         out.problems.append(_syntax_problem(file, exc))
         return
@@ -135,12 +138,41 @@ def _syntax_problem(file: str, exc: yaml.YAMLError) -> Problem:
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     if isinstance(exc, yaml.MarkedYAMLError):
         words = " ".join(w for w in (exc.context, exc.problem) if w)
-    elif isinstance(exc, yaml.reader.ReaderError):
-        words = f"not valid {exc.encoding} text ({exc.reason})"
-        line, col = 1, exc.position + 1
     else:
         words = str(exc).splitlines()[0]
     return Problem(file, line, col, "$", f"YAML syntax error: {words}")
+
+
+def _reader_problem(file: str, exc: yaml.reader.ReaderError, data: bytes | str) -> Problem:
+    """Bytes that are not text (bad UTF-8) or characters YAML forbids, at their real place.
+
+    The reader's ``position`` is an offset (in bytes for ``bytes`` input), not a line and
+    column, so it is located here. For bad UTF-8 Python's own decoder names the first bad
+    byte, which is what an editor's "go to line:column" needs.
+    """
+    utf16 = isinstance(data, bytes) and data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if isinstance(data, bytes) and not utf16:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line, col = _locate(data, bad.start)
+            return Problem(file, line, col, "$",
+                           f"not valid UTF-8 (byte 0x{data[bad.start]:02x})")
+    # UTF-16 (rare) is not located: its offsets would count code units, not characters
+    line, col = (1, 1) if utf16 else _locate(data, exc.position)
+    return Problem(file, line, col, "$", f"character U+{exc.character:04X} is not allowed "
+                                         f"in YAML ({exc.reason})")
+
+
+def _locate(data: bytes | str, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of ``offset`` into ``data``."""
+    if isinstance(data, bytes):
+        start = data.rfind(b"\n", 0, offset) + 1
+        start += 3 if start == 0 and data.startswith(b"\xef\xbb\xbf") else 0  # the BOM
+        column = len(data[start:offset].decode("utf-8", errors="replace"))
+        return data.count(b"\n", 0, offset) + 1, column + 1
+    start = data.rfind("\n", 0, offset) + 1
+    return data.count("\n", 0, offset) + 1, offset - start + 1
 
 
 class _Reader:

@@ -5,9 +5,9 @@ schema change: each provider picks a namespace and kinds of its own. ``seq`` kee
 order in which documents were first written, because the real APIs list objects in
 creation order and the tool must not depend on anything else. A path of ``None`` gives a
 fresh in-memory database (what tests want); a file survives restarts
-(``tapsync sandbox serve --state``). One connection, guarded by a re-entrant lock, is
-shared by every request: the handlers are short and synchronous, so the lock is never
-held across an ``await``.
+(``tapsync sandbox serve --state``), in a folder that must already exist. One connection,
+guarded by a re-entrant lock, is shared by every request: the handlers are short and
+synchronous, so the lock is never held across an ``await``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,22 @@ CREATE TABLE IF NOT EXISTS counters (
 Doc = dict[str, Any]
 
 
+class MissingStateFolder(FileNotFoundError):
+    """The folder meant to hold the state file does not exist.
+
+    Never created on the caller's behalf: a typo in ``--state`` should be an error, not
+    a new directory tree holding an empty sandbox. (``--sandbox`` creates its own
+    ``.tapsync/`` beside tapsync.yaml before opening the store.)
+    """
+
+
+def _check_parent(target: str) -> None:
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        raise MissingStateFolder(f"sandbox state {target}: {parent} is not an existing folder "
+                                 "(create it first, or check the path for a typo)")
+
+
 class Store:
     """Documents by (namespace, kind, key); every method is atomic, and
     :meth:`transaction` makes a group of them atomic too."""
@@ -40,8 +56,7 @@ class Store:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         target = ":memory:" if path is None else os.fspath(path)
         if path is not None:
-            parent = os.path.dirname(os.path.abspath(target))
-            os.makedirs(parent, exist_ok=True)
+            _check_parent(target)
         self.path = None if path is None else target
         self._lock = threading.RLock()
         self._depth = 0

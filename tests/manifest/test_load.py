@@ -83,10 +83,27 @@ def test_malformed_yaml_gives_line_and_column_not_a_traceback(run: Run) -> None:
     assert p.line == 4 and p.column >= 1
 
 
-def test_invalid_utf8_is_reported(write: Write, tmp_path: Path) -> None:
-    (tmp_path / "bad.yaml").write_bytes(b"amplitude:\n  categories: [{name: \xff\xfe}]\n")
+def test_invalid_utf8_is_reported_at_the_first_bad_byte(tmp_path: Path) -> None:
+    # line 3, after "  - " and two 2-byte characters: the column counts characters
+    (tmp_path / "bad.yaml").write_bytes(
+        b"amplitude:\n  categories:\n    - {name: \xc3\xa9\xc3\xa9\xff\xfe}\n")
     p = only(check([tmp_path]))
-    assert "YAML syntax error" in p.message
+    assert str(p) == f"{tmp_path / 'bad.yaml'}:3:16: $: not valid UTF-8 (byte 0xff)"
+
+
+def test_a_utf8_byte_order_mark_does_not_shift_the_column() -> None:
+    out = Loaded()
+    parse(b"\xef\xbb\xbfa: \x80\n", "t.yaml", out)
+    assert [(p.line, p.column, p.message) for p in out.problems] == [
+        (1, 4, "not valid UTF-8 (byte 0x80)")]
+
+
+def test_a_forbidden_control_character_is_located() -> None:
+    for data in (b"a: 1\nbb: x\x07\n", "a: 1\nbb: x\x07\n"):
+        out = Loaded()
+        parse(data, "t.yaml", out)
+        assert [(p.line, p.column) for p in out.problems] == [(2, 6)], data
+        assert "U+0007 is not allowed" in out.problems[0].message
 
 
 def test_alias_bomb_is_refused_quickly(run: Run) -> None:

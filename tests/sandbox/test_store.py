@@ -22,7 +22,7 @@ def client_for(app: object) -> httpx.AsyncClient:
 
 @pytest.mark.anyio
 async def test_state_survives_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "nested" / "sandbox.db"
+    path = tmp_path / "sandbox.db"
     app = create_app(state_path=path)
     async with client_for(app) as client:
         await client.post(f"{T}/category", data={"category_name": "Media"})

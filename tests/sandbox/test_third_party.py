@@ -4,17 +4,15 @@
 application/json`` and no body); ``figma-taxonomy-gen`` pushes categories, shared event
 properties and events, sending ``category_name`` where the docs say ``category``. Both
 are installed from the package index into a throwaway venv kept in pytest's cache (so
-only the first run pays for it). The test skips only when the index cannot be reached.
+only the first run pays for it). The test skips only when the index cannot be reached at
+all (a connection-level error); any other install failure fails it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,14 +20,22 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_support import AUTH
+from sandbox_support import AUTH, cli_server
 
 pytestmark = [pytest.mark.socket, pytest.mark.slow]
 
 PACKAGES = ("amplitude-data-wrapper", "figma-taxonomy-gen")
+#: what pip prints when it cannot reach the index at all (connection-level failures).
+#: "No matching distribution found" is *not* here: pip says it after such failures, but
+#: also when the index answered and the package or version is gone, which must fail.
 UNREACHABLE = ("NewConnectionError", "Temporary failure in name resolution",
-               "Network is unreachable", "Max retries exceeded", "ConnectTimeout",
-               "No matching distribution found", "Could not fetch URL")
+               "Name or service not known", "Network is unreachable", "Connection refused",
+               "ConnectTimeoutError", "ReadTimeoutError", "ProxyError")
+
+
+def index_unreachable(pip_output: str) -> bool:
+    """Did ``pip install`` fail because the package index could not be reached?"""
+    return any(marker in pip_output for marker in UNREACHABLE)
 
 WRAPPER = """
 import json, sys
@@ -79,7 +85,7 @@ def venv_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     )
     if done.returncode != 0:
         output = done.stdout + done.stderr
-        if any(marker in output for marker in UNREACHABLE):
+        if index_unreachable(output):
             pytest.skip(f"package index unreachable, cannot install {PACKAGES}: "
                         f"{output.strip().splitlines()[-1]}")
         pytest.fail(f"pip install {PACKAGES} failed:\n{output}")
@@ -88,29 +94,9 @@ def venv_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    """``serve()`` — what ``tapsync sandbox serve`` runs — in a subprocess on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    code = (f"from tapsync.sandbox import serve; "
-            f"serve('127.0.0.1', {port}, {str(tmp_path / 's.db')!r}, 0, False)")
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/_sandbox/stats", timeout=0.5)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("tapsync sandbox did not start")
+    """``tapsync sandbox serve`` in a subprocess on 127.0.0.1, with its state in a file."""
+    with cli_server("--state", str(tmp_path / "s.db")) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        assert process.stderr is not None
-        process.stderr.close()
 
 
 def run_client(python: Path, script: str, base: str) -> Any:
@@ -151,3 +137,26 @@ def test_figma_taxonomy_gen_pushes_a_taxonomy(venv_python: Path, served: str) ->
         shared = client.get("/api/2/taxonomy/event-property").json()["data"]
         assert [(p["event_type"], p["event_property"], p["type"]) for p in shared] == [
             (None, "cart_value", "number"), (None, "source", "string")]
+
+
+UNREACHABLE_OUTPUT = """\
+WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after \
+connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection \
+object at 0x7f>: Failed to establish a new connection: [Errno -3] Temporary failure in name \
+resolution')': /simple/amplitude-data-wrapper/
+ERROR: Could not find a version that satisfies the requirement amplitude-data-wrapper \
+(from versions: none)
+ERROR: No matching distribution found for amplitude-data-wrapper
+"""
+
+
+@pytest.mark.parametrize(("output", "skip"), [
+    (UNREACHABLE_OUTPUT, True),
+    ("ERROR: Could not find a version that satisfies the requirement figma-taxonomy-gen==9 "
+     "(from versions: 0.1.0)\nERROR: No matching distribution found for figma-taxonomy-gen==9\n",
+     False),
+    ("error: subprocess-exited-with-error\n  × Building wheel for x did not run successfully.\n",
+     False),
+])
+def test_only_an_unreachable_index_skips(output: str, skip: bool) -> None:
+    assert index_unreachable(output) is skip
