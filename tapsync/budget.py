@@ -32,9 +32,24 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: Set by whoever runs a batch of calls (the executor, for Ctrl-C): once the event is set, a
-#: request still waiting for admission is refused with :class:`Interrupted`, never sent;
-#: requests already admitted finish.
+#: request still waiting for admission is refused with :class:`Interrupted`, never sent,
+#: even in the middle of a wait for the hourly window; requests already admitted finish.
 STOP: ContextVar[asyncio.Event | None] = ContextVar("tapsync_budget_stop", default=None)
+
+
+@dataclass
+class Tally:
+    """How many calls were admitted (so sent) while it was the context's :data:`SENT`."""
+
+    calls: int = 0
+
+
+#: Set by whoever needs to know whether a unit of work sent anything before it was
+#: interrupted (the executor, per change): "not applied" and "half applied" differ.
+SENT: ContextVar[Tally | None] = ContextVar("tapsync_budget_sent", default=None)
+
+#: A spend remembered across runs: (wall-clock time it was released, its cost).
+Spend = tuple[float, int]
 
 _PERIOD_NAMES: Mapping[float, str] = {1.0: "per-second", 60.0: "per-minute", 3600.0: "hourly",
                                       86400.0: "daily"}
@@ -104,13 +119,15 @@ class _Ledger:
         while self.released and self.released[0][0] + self.window.seconds <= now:
             self.total -= self.released.popleft()[1]
 
-    def wait(self, cost: int, now: float) -> tuple[float, bool]:
+    def wait(self, cost: int, now: float, exhausted: bool = False) -> tuple[float, bool]:
         """Seconds until ``cost`` fits, and whether that also needs in-flight spend released.
 
-        When it does, the seconds assume the release happens now (an estimate).
+        When it does, the seconds assume the release happens now (an estimate). With
+        ``exhausted``, as if what is left of the window had just been spent.
         """
         self.prune(now)
-        excess = self.total + self.window.units(cost) - self.cap
+        spent = max(self.total, self.cap) if exhausted else self.total
+        excess = spent + self.window.units(cost) - self.cap
         if excess <= 0:
             return 0.0, False
         for released, units in self.released:
@@ -129,6 +146,13 @@ class _Ledger:
         self.in_flight -= units
         self.released.append((now, units))
 
+    def remember(self, spends: Sequence[tuple[float, int]], now: float) -> None:
+        """Count earlier spends (``(released at, cost)``, on this clock) still in the window."""
+        kept = [(at, self.window.units(cost)) for at, cost in spends
+                if at + self.window.seconds > now]
+        self.released = deque(sorted([*self.released, *kept]))
+        self.total += sum(units for _, units in kept)
+
 
 class _Waiter:
     __slots__ = ("wake",)
@@ -146,6 +170,11 @@ class Budget:
     service saw the request somewhere in between, whatever the latency.
     ``on_wait(seconds, reason)`` is called before each timed wait (a window or a 429
     pause), so the CLI can say "waiting 12 min for the hourly budget".
+
+    The service keeps counting a key's spend across tapsync runs, so :meth:`ledger` and
+    :meth:`preload` carry the recent spends from one run to the next (the caller stores
+    them). They speak wall-clock time, passed in as ``now``: the budget's own clock is
+    monotonic and means nothing to another process.
     """
 
     def __init__(self, *, concurrent: int | None, windows: Sequence[Window] = (),
@@ -171,6 +200,8 @@ class Budget:
         self._backoff_cap = backoff_cap
         self._rng = rng
         self._ledgers = [_Ledger(w, w.limit - reserve) for w in self.windows]
+        self._horizon = max((w.seconds for w in self.windows), default=0.0)
+        self._history: deque[tuple[float, int]] = deque()  # (released at, cost), oldest first
         self._in_flight = 0
         self._queue: deque[_Waiter] = deque()
         self._paused_until = -math.inf
@@ -203,13 +234,50 @@ class Budget:
         free = None if self.concurrent is None else self.concurrent - self._in_flight
         return Remaining(self._in_flight, free, tuple(uses), max(0.0, self._paused_until - now))
 
-    def wait_estimate(self, cost: int) -> float:
+    def wait_estimate(self, cost: int, *, exhausted: bool = False) -> float:
         """Seconds until the windows (and any 429 pause) would admit ``cost`` more.
 
         For the plan's duration estimate; spend still in flight is assumed to end now.
+        With ``exhausted``, as if whatever is left in every window were spent right now:
+        how long an apply bigger than the remaining budget pauses when it runs out.
         """
         self._check(cost)
-        return self._delay(cost, self._clock())[0]
+        return self._delay(cost, self._clock(), exhausted)[0]
+
+    def ledger(self, now: float) -> list[Spend]:
+        """The spends still inside the longest window, stamped in wall-clock time ``now``.
+
+        Everything admitted so far counts, released or not (in-flight spend as if released
+        now), so that the next run, after :meth:`preload`, waits as this one would have.
+        """
+        mine = self._clock()
+        self._forget(mine)
+        shift = now - mine
+        spends = [(at + shift, cost) for at, cost in self._history]
+        if self._in_flight:
+            spends.append((now, self._in_flight))
+        return spends
+
+    def preload(self, spends: Sequence[Spend], now: float) -> None:
+        """Count spends an earlier run made with the same key (from :meth:`ledger`).
+
+        ``now`` is the wall-clock time the spends' stamps are compared with; spends already
+        out of a window are dropped there, and a stamp in the future counts as now.
+        """
+        mine = self._clock()
+        local = sorted((mine - max(0.0, now - at), cost) for at, cost in spends if cost > 0)
+        local = [(at, cost) for at, cost in local if at + self._horizon > mine]
+        for ledger in self._ledgers:
+            ledger.remember(local, mine)
+        self._history = deque(sorted([*self._history, *local]))
+
+    def _remember(self, released: float, cost: int) -> None:
+        self._history.append((released, cost))
+        self._forget(released)  # a long apply keeps an hour of history, not all of it
+
+    def _forget(self, now: float) -> None:
+        while self._history and self._history[0][0] + self._horizon <= now:
+            self._history.popleft()
 
     def spend(self, cost: int) -> AbstractAsyncContextManager[None]:
         """Wait for room for ``cost``, then hold it in flight until the block exits.
@@ -223,13 +291,17 @@ class Budget:
     def backoff(self, retry_after: float | None) -> None:
         """Another client on the key caused a 429: pause new admissions.
 
-        For ``retry_after`` seconds, or without one for an exponential delay with jitter
-        that grows with consecutive incidents. 429s arriving during a pause belong to the
-        same incident and only extend it by their own ``Retry-After``.
+        For ``retry_after`` seconds plus a random jitter (up to ``backoff_base`` or a tenth
+        of the wait, whichever is more), so that parallel jobs told the same Retry-After do
+        not all come back at the same instant and collide again; never less than asked.
+        Without one, for an exponential delay with jitter that grows with consecutive
+        incidents. 429s arriving during a pause belong to the same incident and only
+        extend it by their own ``Retry-After``.
         """
         now = self._clock()
         if retry_after is not None:
-            delay = max(0.0, retry_after)
+            wait = max(0.0, retry_after)
+            delay = wait + self._rng() * max(self._backoff_base, wait / 10)
         elif now < self._paused_until:
             return
         else:
@@ -252,11 +324,12 @@ class Budget:
                 raise ValueError(f"request cost {cost} exceeds the {ledger.window.describe()} "
                                  f"of {ledger.cap} (limit - reserve): it could never be sent")
 
-    def _delay(self, cost: int, now: float) -> tuple[float, str, bool]:
+    def _delay(self, cost: int, now: float, exhausted: bool = False
+               ) -> tuple[float, str, bool]:
         """(seconds to wait, why, whether in-flight spend must be released first)."""
         delay, reason, blocked = self._paused_until - now, "backoff after a 429", False
         for ledger in self._ledgers:
-            wait, needs_release = ledger.wait(cost, now)
+            wait, needs_release = ledger.wait(cost, now, exhausted)
             blocked = blocked or needs_release
             if wait > delay:
                 delay, reason = wait, ledger.window.describe()
@@ -274,44 +347,49 @@ class Budget:
             now = self._clock()
             for ledger in self._ledgers:
                 ledger.release(cost, now)
+            if self._ledgers:
+                self._remember(now, cost)
             self._in_flight -= cost
             self._wake_head()
 
     async def _admit(self, cost: int) -> None:
         me = _Waiter()
         self._queue.append(me)
+        stop = STOP.get()
         admitted = False
         try:
             while True:
-                stop = STOP.get()
                 if stop is not None and stop.is_set():
                     raise Interrupted("interrupted before this call was sent")
                 if self._queue[0] is me and self._fits(cost):
                     delay, reason, blocked = self._delay(cost, self._clock())
                     if blocked:  # the window is full of requests still in flight
-                        await self._park(me)
+                        await self._park(me, stop)
                         continue
                     if delay > 0:
                         if self.on_wait is not None:
                             self.on_wait(delay, reason)
-                        await self._sleep(delay)
+                        await unless_stopped(self._sleep(delay), stop)
                         continue
                     for ledger in self._ledgers:
                         ledger.admit(cost)
                     self._in_flight += cost
                     self._queue.popleft()
                     admitted = True
+                    tally = SENT.get()
+                    if tally is not None:
+                        tally.calls += 1
                     return
-                await self._park(me)
+                await self._park(me, stop)
         finally:
             if not admitted:
                 self._queue.remove(me)
             self._wake_head()
 
-    async def _park(self, me: _Waiter) -> None:
+    async def _park(self, me: _Waiter, stop: asyncio.Event | None) -> None:
         me.wake = asyncio.get_running_loop().create_future()
         try:
-            await me.wake
+            await unless_stopped(me.wake, stop)
         finally:
             me.wake = None
 
@@ -321,6 +399,25 @@ class Budget:
             wake = self._queue[0].wake
             if wake is not None and not wake.done():
                 wake.set_result(None)
+
+
+async def unless_stopped(waiting: Awaitable[None], stop: asyncio.Event | None) -> None:
+    """Await ``waiting``, or give it up as soon as ``stop`` is set (the caller re-checks).
+
+    A request may wait up to an hour for the window; Ctrl-C must not wait with it.
+    """
+    if stop is None:
+        await waiting
+        return
+    inner = asyncio.ensure_future(waiting)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((inner, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        inner.cancel()
+        stopped.cancel()
+    if inner.done() and not inner.cancelled():
+        inner.result()  # an error of the wait itself is the caller's
 
 
 class ManualClock:

@@ -7,23 +7,28 @@ order. The provider's :class:`~tapsync.http.ApiClient` admits each call through 
 budget, so concurrency never exceeds what the service allows. A change whose parent
 failed is skipped, the others go on. A write whose outcome is unknown is never repeated
 blindly: the object is read first, and the write is retried only if it did not land (a
-push is never sent twice). Every write is journalled as JSON lines so an interrupted apply
-can be explained.
+push is never sent twice), after a pause that grows, with jitter, from one attempt to the
+next. Every write is journalled as JSON lines so an interrupted apply can be explained.
+
+Ctrl-C sets ``stop``: calls in flight finish, calls still waiting for the budget (even for
+the hourly window) are given up at once, and each change is reported as applied, not
+applied (it never sent a call) or interrupted partway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import groupby
 from pathlib import Path
 from typing import Any, TextIO
 
-from tapsync.budget import STOP
+from tapsync.budget import SENT, STOP, Tally, unless_stopped
 from tapsync.changes import Action, Change, FieldChange, Plan
 from tapsync.errors import Interrupted, ProviderError, UncertainWrite
 from tapsync.model import Resource, ResourceKey
@@ -31,6 +36,11 @@ from tapsync.providers.base import Provider
 
 #: how many times an uncertain write is read back and, if absent, tried again
 RECONCILE_ATTEMPTS = 3
+#: the pause before sending a write again (it did not land) doubles from this, up to the cap
+RECONCILE_BACKOFF = 0.5
+RECONCILE_BACKOFF_CAP = 30.0
+#: what a change that never sent a call says when Ctrl-C stopped the apply
+NOT_STARTED = "not applied: interrupted before it started"
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,11 @@ class ChangeResult:
     change: Change
     status: str  # "ok" | "failed" | "skipped" | "manual"
     message: str = ""
+
+    @property
+    def not_started(self) -> bool:
+        """Skipped because of Ctrl-C before it sent anything: nothing of it was applied."""
+        return self.status == "skipped" and self.message == NOT_STARTED
 
 
 @dataclass
@@ -84,14 +99,22 @@ Progress = Callable[[ChangeResult, int, int], None]  # (result, cost done, cost 
 
 
 class Executor:
-    """Applies one plan; ``stop`` (set on Ctrl-C) lets in-flight calls finish, starts none."""
+    """Applies one plan; ``stop`` (set on Ctrl-C) lets in-flight calls finish, starts none.
+
+    ``sleep`` and ``rng`` pace the retries of writes that did not land (injected for
+    tests).
+    """
 
     def __init__(self, providers: Mapping[str, Provider], *, journal: Journal | None = None,
-                 progress: Progress | None = None, stop: asyncio.Event | None = None) -> None:
+                 progress: Progress | None = None, stop: asyncio.Event | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 rng: Callable[[], float] = random.random) -> None:
         self.providers = providers
         self.journal = journal or Journal(None)
         self.progress = progress
         self.stop = stop or asyncio.Event()
+        self._sleep = sleep
+        self._rng = rng
         self._failed: set[ResourceKey] = set()
         self._done_cost = 0
         self._total_cost = 0
@@ -116,8 +139,11 @@ class Executor:
         finally:
             STOP.reset(token)
         result.interrupted = result.interrupted or self.stop.is_set()
-        self.journal.write("end", ok=len(result.applied), failed=len(result.failed),
-                           interrupted=result.interrupted)
+        statuses = [r.status for r in result.results]
+        not_applied = sum(r.not_started for r in result.results)
+        self.journal.write("end", ok=len(result.applied), failed=statuses.count("failed"),
+                           skipped=statuses.count("skipped") - not_applied,
+                           not_applied=not_applied, interrupted=result.interrupted)
         return result
 
     async def _as_ready(self, changes: list[Change]) -> list[ChangeResult]:
@@ -148,7 +174,7 @@ class Executor:
         if blocked is not None:
             res = ChangeResult(change, "skipped", f"depends on {blocked.address}, which failed")
         elif self.stop.is_set():
-            res = ChangeResult(change, "skipped", "interrupted")
+            res = ChangeResult(change, "skipped", NOT_STARTED)
         else:
             res = await self._run(change)
         if res.status != "ok":
@@ -167,30 +193,57 @@ class Executor:
         self.journal.write("start", address=change.key.address, action=change.action.value,
                            from_address=change.from_key.address if change.from_key else None)
         started = time.monotonic()
+        sent = Tally()
+        token = SENT.set(sent)  # this task's own context: counts this change's calls only
+        uncertain = False
         try:
             for attempt in range(RECONCILE_ATTEMPTS + 1):
+                if attempt:
+                    await self._pause(attempt)
                 try:
                     await provider.apply_change(change)
                     return ChangeResult(change, "ok", f"{time.monotonic() - started:.2f}s")
                 except UncertainWrite as exc:
+                    uncertain = True
                     self.journal.write("uncertain", address=change.key.address,
                                        message=str(exc), attempt=attempt + 1)
                     rest = await self._reconcile(provider, change)
                     if rest is None:
                         return ChangeResult(change, "ok", "landed (confirmed by reading)")
-                    change = rest
+                    change, uncertain = rest, False  # known again: it did not (all) land
             return ChangeResult(change, "failed", "the outcome stayed uncertain after "
                                 f"{RECONCILE_ATTEMPTS} reads; plan again to see the live state")
         except ProviderError as exc:
             return ChangeResult(change, "failed", str(exc))
         except Interrupted:
-            return ChangeResult(change, "skipped", "interrupted before all its calls were "
-                                "sent; plan again to see what is left")
+            return ChangeResult(change, "skipped", _interrupted(sent.calls, uncertain))
+        finally:
+            SENT.reset(token)
+
+    async def _pause(self, attempt: int) -> None:
+        """Wait before writing again what did not land: exponential, jittered, capped.
+
+        A service that answered 5xx or timed out is often overloaded; writing again at
+        once adds to that, and the jitter keeps parallel changes (and jobs) out of step.
+        Ctrl-C cuts the pause short; the write that follows is then refused by the budget.
+        """
+        base = min(RECONCILE_BACKOFF_CAP, RECONCILE_BACKOFF * 2.0 ** (attempt - 1))
+        await unless_stopped(self._sleep(base / 2 + self._rng() * base / 2), self.stop)
 
     async def _reconcile(self, provider: Provider, change: Change) -> Change | None:
         """Read the object; ``None`` if the change landed, else what remains to be done."""
         live = await provider.read_one(change.key)
         return remaining(change, live)
+
+
+def _interrupted(calls: int, uncertain: bool) -> str:
+    """Why a change stopped partway, for the report: not applied, or how far it got."""
+    if uncertain:
+        return ("interrupted after a write whose outcome is unknown; plan again to see "
+                "whether it landed")
+    if calls == 0:
+        return NOT_STARTED
+    return "interrupted after some of its calls were sent; plan again to see what is left"
 
 
 def remaining(change: Change, live: Resource | None) -> Change | None:

@@ -327,7 +327,7 @@ class ApiClient:
                 raise self._api_error(response, method, path,
                                       f" (still throttled after {attempt + 1} attempts)")
             if self.limiter is None:
-                return "HTTP 429", delay
+                return "HTTP 429", self._honoured(delay, attempt)
             # The limiter now holds every request back, this one included.
             return f"HTTP 429 (pausing the budget {_seconds(delay)})", 0.0
         if status < 500:
@@ -339,7 +339,15 @@ class ApiClient:
         if attempt >= self._retries:
             raise self._api_error(response, method, path,
                                   f" (gave up after {attempt + 1} attempts)")
-        return f"HTTP {status}", delay
+        return f"HTTP {status}", self._honoured(delay, attempt)
+
+    def _honoured(self, retry_after: float | None, attempt: int) -> float | None:
+        """A Retry-After, but never shorter than our own backoff for this attempt.
+
+        ``Retry-After: 0`` on a 503 would otherwise have a PUT repeated six times in a
+        row with no pause at all against a service that is struggling.
+        """
+        return None if retry_after is None else max(retry_after, self._backoff(attempt + 1))
 
     async def json(self, method: str, path: str, **kw: Any) -> Any:
         """:meth:`request`, decoded: ``None`` for 204, ProviderError for a non-JSON body."""

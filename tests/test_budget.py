@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tapsync.budget import Budget, ManualClock, Window
+from tapsync.budget import SENT, STOP, Budget, ManualClock, Tally, Window
+from tapsync.errors import Interrupted
 
 HOUR = Window(limit=7200, seconds=3600)
 
@@ -228,7 +229,7 @@ def test_cancelling_a_request_sleeping_on_the_window_records_no_spend() -> None:
 
 def test_backoff_with_retry_after_pauses_new_admissions() -> None:
     clock = ManualClock()
-    budget = amplitude(clock)
+    budget = amplitude(clock, rng=lambda: 0.0)
     reasons: list[tuple[float, str]] = []
     budget.on_wait = lambda seconds, reason: reasons.append((seconds, reason))
 
@@ -240,6 +241,29 @@ def test_backoff_with_retry_after_pauses_new_admissions() -> None:
 
     clock.run(main())
     assert reasons == [(7.0, "backoff after a 429")]
+
+
+@pytest.mark.parametrize(("retry_after", "draw", "pause"), [
+    (7.0, 0.5, 7.5),        # jitter up to backoff_base (1 s) for short waits…
+    (7.0, 1.0, 8.0),
+    (120.0, 0.5, 126.0),    # …and up to a tenth of longer ones
+    (0.0, 0.25, 0.25),      # "Retry-After: 0" still spreads the retries out
+])
+def test_retry_after_gets_a_jitter_on_top_never_less(retry_after: float, draw: float,
+                                                      pause: float) -> None:
+    budget = Budget(concurrent=4, clock=ManualClock(), rng=lambda: draw)
+    budget.backoff(retry_after)
+    assert budget.remaining().paused_for == pytest.approx(pause)
+
+
+def test_parallel_jobs_told_the_same_retry_after_come_back_at_different_times() -> None:
+    draws = iter([0.1, 0.7, 0.4])
+    clock = ManualClock()
+    jobs = [Budget(concurrent=4, clock=clock, rng=lambda: next(draws)) for _ in range(3)]
+    for job in jobs:
+        job.backoff(30.0)
+    pauses = [job.remaining().paused_for for job in jobs]
+    assert len(set(pauses)) == 3 and min(pauses) >= 30.0
 
 
 def test_backoff_without_retry_after_grows_with_jitter_and_resets_when_quiet() -> None:
@@ -266,8 +290,8 @@ def test_several_429s_of_one_incident_do_not_escalate() -> None:
     for _ in range(4):  # four requests in flight all come back 429
         budget.backoff(None)
     assert budget.remaining().paused_for == 1.0
-    budget.backoff(5.0)  # a Retry-After still extends the pause
-    assert budget.remaining().paused_for == 5.0
+    budget.backoff(5.0)  # a Retry-After still extends the pause (plus its jitter)
+    assert budget.remaining().paused_for == 6.0
 
 
 def test_wait_estimate_and_remaining_describe_the_windows() -> None:
@@ -359,3 +383,153 @@ def test_property_limits_hold_and_every_request_is_served_in_arrival_order(
     if pause is not None:
         start, length = pause
         assert not [t for t, _, _ in spans if start < t < start + length]
+
+
+# --- Ctrl-C: the executor's stop event -------------------------------------------------
+
+def test_stop_releases_requests_waiting_for_the_window_without_waiting_the_hour() -> None:
+    clock = ManualClock()
+    window = Window(4, 3600)
+    budget = Budget(concurrent=4, windows=[window], clock=clock, sleep=clock.sleep)
+    stop = asyncio.Event()
+    outcomes: dict[str, str] = {}
+
+    async def request(name: str, cost: int) -> None:
+        STOP.set(stop)  # as the executor does, in the task's own context
+        try:
+            async with budget.spend(cost):
+                outcomes[name] = f"sent at {clock():g}"
+                await asyncio.sleep(10)   # an answer that takes a while
+        except Interrupted:
+            outcomes[name] = f"refused at {clock():g}"
+
+    async def main() -> None:
+        async with budget.spend(2):
+            pass                                              # the window now holds 2
+        in_flight = asyncio.create_task(request("in flight", 2))   # fills it: 4 of 4
+        await asyncio.sleep(1)
+        head = asyncio.create_task(request("head", 2))        # sleeps ~an hour for room
+        behind = asyncio.create_task(request("behind", 1))    # parked behind the head
+        await asyncio.sleep(4)
+        assert budget.waiting == 2
+        stop.set()
+        await asyncio.gather(in_flight, head, behind)
+
+    clock.run(main())
+    assert outcomes == {"in flight": "sent at 0", "head": "refused at 5",
+                        "behind": "refused at 5"}
+    assert clock() == 10.0            # the call in flight finished; nobody waited the hour
+    assert clock.sleeps == [3599.0]   # the head really was waiting for the hourly window
+    assert budget.waiting == 0 and budget.in_flight == 0
+    assert budget.spent(window) == 4  # the refused requests never counted
+
+
+def test_stop_already_set_refuses_at_once_and_no_stop_waits_as_before() -> None:
+    clock = ManualClock()
+    budget = Budget(concurrent=None, windows=[Window(2, 60)], clock=clock, sleep=clock.sleep)
+    stop = asyncio.Event()
+    stop.set()
+
+    async def refused() -> None:
+        STOP.set(stop)
+        with pytest.raises(Interrupted):
+            async with budget.spend(1):
+                pass
+
+    async def main() -> None:
+        await asyncio.create_task(refused())
+        for _ in range(3):          # no STOP in this context: the third waits a minute
+            async with budget.spend(1):
+                pass
+
+    clock.run(main())
+    assert clock() == 60.0
+
+
+def test_sent_tallies_only_the_calls_admitted_in_its_own_context() -> None:
+    clock = ManualClock()
+    budget = amplitude(clock)
+    tallies = [Tally(), Tally()]
+
+    async def work(tally: Tally, calls: int) -> None:
+        SENT.set(tally)
+        for _ in range(calls):
+            async with budget.spend(1):
+                pass
+
+    async def main() -> None:
+        await asyncio.gather(work(tallies[0], 3), work(tallies[1], 1))
+        async with budget.spend(1):   # no tally here
+            pass
+
+    clock.run(main())
+    assert [t.calls for t in tallies] == [3, 1]
+
+
+# --- the ledger carried between runs --------------------------------------------------
+
+def test_a_second_run_preloaded_with_the_ledger_waits_as_the_first_would_have() -> None:
+    first_clock = ManualClock(start=500.0)      # monotonic clocks of two processes …
+    window = Window(10, 3600)
+    first = Budget(concurrent=None, windows=[window], clock=first_clock,
+                   sleep=first_clock.sleep)
+
+    async def spend(budget: Budget, clock: ManualClock, costs: list[int]) -> None:
+        for cost in costs:
+            async with budget.spend(cost):
+                pass
+            clock.advance(100)
+
+    first_clock.run(spend(first, first_clock, [2, 3, 1]))  # at 500, 600, 700
+    wall = 1_700_000_000.0                                  # … and one wall clock
+    ledger = first.ledger(wall)
+    assert ledger == [(wall - 300, 2), (wall - 200, 3), (wall - 100, 1)]
+
+    second_clock = ManualClock(start=9.0)
+    second = Budget(concurrent=None, windows=[window], clock=second_clock,
+                    sleep=second_clock.sleep)
+    second.preload(ledger, wall + 600)           # ten minutes later, another process
+    assert second.spent(window) == 6
+    assert second.remaining().windows[0].available == 4
+    assert second.wait_estimate(5) == 3600 - 900  # the first spend (15 min ago) must expire
+    assert second.ledger(wall + 600) == [(wall - 300, 2), (wall - 200, 3), (wall - 100, 1)]
+
+
+def test_preload_drops_what_left_the_window_and_counts_a_future_stamp_as_now() -> None:
+    clock = ManualClock()
+    hour, minute = Window(100, 3600), Window(5, 60, weighted=False)
+    budget = Budget(concurrent=None, windows=[hour, minute], clock=clock)
+    now = 50_000.0
+    budget.preload([(now - 4000, 7), (now - 3000, 5), (now - 30, 2), (now + 999, 1)], now)
+    assert budget.spent(hour) == 8       # 7 is older than the hour
+    assert budget.spent(minute) == 2     # requests in the last minute: the 2 and the "future"
+    assert [cost for _, cost in budget.ledger(now)] == [5, 2, 1]
+    clock.advance(60)
+    assert budget.spent(minute) == 0 and budget.spent(hour) == 8
+
+
+def test_a_budget_without_windows_has_nothing_to_carry_over() -> None:
+    budget = Budget(concurrent=4, clock=ManualClock())
+
+    async def main() -> None:
+        async with budget.spend(2):
+            pass
+
+    asyncio.run(main())
+    assert budget.ledger(1000.0) == []
+
+
+def test_wait_estimate_when_exhausted_is_the_pause_an_oversized_plan_will_meet() -> None:
+    clock = ManualClock()
+    window = Window(100, 3600)
+    budget = Budget(concurrent=None, windows=[window], reserve=10, clock=clock)
+    assert budget.wait_estimate(1, exhausted=True) == 3600.0   # all of it spent just now
+
+    async def main() -> None:
+        async with budget.spend(30):
+            pass
+
+    asyncio.run(main())
+    clock.advance(19 * 60)
+    assert budget.wait_estimate(1) == 0.0
+    assert budget.wait_estimate(1, exhausted=True) == 41 * 60  # when the 30 expire

@@ -182,6 +182,14 @@ def test_a_server_error_with_retry_after_is_honoured() -> None:
     assert harness.sleeps == [12.0]
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_retry_after_zero_on_a_server_error_still_backs_off(method: str) -> None:
+    busy = httpx.Response(503, headers={"Retry-After": "0"})
+    harness = Harness(answers(busy, busy, busy, ok()))
+    harness.run(method)
+    assert harness.sleeps == [0.375, 0.75, 1.5]  # our own backoff, not three at once
+
+
 def test_get_gives_up_after_the_retries_with_the_service_message() -> None:
     body = {"success": False, "errors": [{"message": "database unavailable"}]}
     harness = Harness(answers(httpx.Response(503, json=body)), retries=2)
@@ -279,7 +287,7 @@ def test_persistent_429_gives_up_with_an_api_error() -> None:
 
 def test_a_429_pauses_a_real_budget_in_virtual_time() -> None:
     clock = ManualClock()
-    budget = Budget(concurrent=4, clock=clock, sleep=clock.sleep)
+    budget = Budget(concurrent=4, clock=clock, sleep=clock.sleep, rng=lambda: 0.0)
     sent_at: list[float] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
