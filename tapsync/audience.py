@@ -7,15 +7,21 @@ filters → every user; filters combine with AND, except ``an_version`` and
 only, an ``ios_version`` filter alone to iOS only; a user matches a filter if ANY value
 matches (so ``!=`` with several values matches everyone); no schedule → now; a
 ``local_time`` wins over ``time``; ``production`` defaults to false (sandbox devices).
-Pure: no I/O, no clock.
+It also says until when a push can still be sent at all (:func:`send_deadline`): the
+reference says schedule times must be in the future. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 VERSION_TYPES = {"an_version": "Android", "ios_version": "iOS"}
+#: a wall-clock ``local_time`` happens first in UTC+14 and last in UTC-12: it has passed
+#: everywhere only 12 hours after the same reading in UTC
+LATEST_ZONE = timedelta(hours=12)
+TIME_FORMATS = {"time": "%Y-%m-%dT%H:%M:%SZ", "local_time": "%Y-%m-%dT%H:%M:%S"}
 LABELS = {"id": "Taplytics id", "email": "email", "gender": "gender", "user_id": "user_id",
           "age": "age", "app_lang": "app language", "device_model": "device model",
           "push_token": "push token", "push_token_sandbox": "sandbox push token"}
@@ -104,3 +110,29 @@ def _when(schedule: Any) -> str:
         ignored = " (its UTC time is ignored)" if utc else ""
         return f"at {_clock(str(local))} in each user's own time zone{ignored}"
     return f"at {_clock(str(utc))} UTC" if utc else "now"
+
+
+def send_deadline(attrs: Mapping[str, Any]) -> tuple[datetime, str] | None:
+    """The last moment the service accepts this push, and what is past after it.
+
+    ``None`` when it is sent ``now`` (or has no schedule). The seed says schedule times
+    "must be in the future"; a ``local_time`` is past everywhere only once it has passed
+    in UTC-12. When both times are given, each must be in the future (the service checks
+    both, though ``local_time`` decides when it goes out), so the earlier deadline counts.
+    """
+    schedule = attrs.get("schedule")
+    if not isinstance(schedule, Mapping):
+        return None
+    found: list[tuple[datetime, str]] = []
+    for key, fmt in TIME_FORMATS.items():
+        text = schedule.get(key)
+        try:
+            when = datetime.strptime(str(text), fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue  # absent, or malformed (validation has said so)
+        if key == "local_time":
+            found.append((when + LATEST_ZONE,
+                          f"schedule.local_time {text} is in the past in every time zone"))
+        else:
+            found.append((when, f"schedule.time {text} is in the past"))
+    return min(found, key=lambda item: item[0]) if found else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from tapsync.model import ResourceKey
@@ -73,6 +74,10 @@ class KindSpec:
     whole_fields: tuple[str, ...] = ()
     #: says in words what a SEND of these attrs does (audience and time), for reviewers
     describe: Callable[[Mapping[str, Any]], str] | None = None
+    #: the last moment a SEND of these attrs is accepted, and why, e.g.
+    #: ``(2026-12-05 15:00 UTC, "schedule.time 2026-12-05T15:00:00Z is in the past")``:
+    #: a push scheduled in the past is refused, so planning one after it is an error
+    send_deadline: Callable[[Mapping[str, Any]], tuple[datetime, str] | None] | None = None
     identity_fields: tuple[str, ...] = ()
 
     def cost(self, action: Action) -> int:

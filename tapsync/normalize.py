@@ -48,6 +48,18 @@ def as_set_list(value: Any) -> Any:
     return value
 
 
+def as_named_list(value: Any) -> Any:
+    """A list of named objects whose order carries no meaning (Taplytics experiment
+    variations: the API documents none): ``None``→``[]``; sorted by ``name``, then by the
+    rest, so the same variations in another order compare equal."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)) and all(isinstance(v, Mapping) for v in value):
+        return sorted((dict(v) for v in value),
+                      key=lambda v: (str(v.get("name", "")), repr(sorted(v.items(), key=str))))
+    return value
+
+
 def as_type(value: Any) -> Any:
     """A property ``type``: unset means ``any``; case is not meaningful."""
     if value is None or value == "":
@@ -91,6 +103,7 @@ _RULES: dict[tuple[str, str], dict[str, Callable[[Any], Any]]] = {
     },
     ("amplitude", "event_property"): _AMPLITUDE_PROPERTY,
     ("amplitude", "user_property"): _AMPLITUDE_PROPERTY,
+    ("taplytics", "experiment"): {"variations": as_named_list},
 }
 
 

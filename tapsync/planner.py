@@ -18,6 +18,11 @@ Rules (CONTRACT.md §3):
   never be reordered or run concurrently. Its cost is the restore plus, when fields
   differ, one update.
 * Only tombstones and ``prune`` delete; built-ins are never deleted nor unmanaged.
+* A send whose deadline (``KindSpec.send_deadline``: a push's schedule) is not after
+  ``now`` is an error, not a change: the service refuses it. The planner reads no clock;
+  the caller passes ``now``. A push already sent plans nothing, however old its time.
+* A difference the API cannot make is a ``manual`` change saying what to do by hand; a
+  list of named objects (experiment variations) is described name by name.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from tapsync.changes import (
@@ -54,15 +60,16 @@ def plan(desired: State, live: State, specs: Mapping[tuple[str, str], KindSpec],
          prune: bool | Collection[str] = False, targets: Sequence[ResourceKey] = (),
          reads: Mapping[str, int] | None = None,
          budgets: Mapping[str, BudgetLike] | None = None,
-         cost_model: CostModel | None = None) -> Plan:
+         cost_model: CostModel | None = None, now: datetime | None = None) -> Plan:
     """Plan the changes that make ``live`` match ``desired``.
 
     ``prune`` is ``True`` for every kind or a collection of kind names (``event_type`` or
     ``amplitude.event_type``). ``targets`` keeps only changes at or under those addresses.
     ``reads`` is the API cost already spent reading, per provider; ``budgets`` the
-    providers' limits, for the cost estimate.
+    providers' limits, for the cost estimate. ``now`` (timezone-aware) is when the plan
+    is made, to refuse sends scheduled before it; ``None`` skips that check.
     """
-    p = _Planner(desired, live, specs, prune)
+    p = _Planner(desired, live, specs, prune, now)
     p.run()
     changes, unmanaged = p.changes, sorted(p.unmanaged)
     warnings, errors = p.warnings + _suggest_renames(p), p.errors
@@ -80,8 +87,9 @@ class _Planner:
 
     def __init__(self, desired: State, live: State,
                  specs: Mapping[tuple[str, str], KindSpec],
-                 prune: bool | Collection[str]) -> None:
+                 prune: bool | Collection[str], now: datetime | None = None) -> None:
         self.desired, self.live, self.specs, self.prune = desired, live, specs, prune
+        self.now = now
         #: key an object will have once parents are renamed → key it is read under now
         self.view: dict[ResourceKey, ResourceKey] = {r.key: r.key for r in live.values()}
         self.renames: dict[ResourceKey, ResourceKey] = {}    # new key → old (view) key
@@ -218,13 +226,28 @@ class _Planner:
             self.error(key, f"{key.address} does not exist and cannot be created through "
                             f"the {key.provider} API: create it in the dashboard")
         elif spec.sends:
-            what = spec.describe(r.attrs) if spec.describe is not None else \
-                "sends it to users now or at its schedule"
-            self.make(Action.SEND, key, spec, desired=r,
-                      reason=f"{what}; this cannot be undone")
+            self.send(r, spec)
         else:
             reason = "re-creates a deleted object (the API cannot restore it)" if lr else ""
             self.make(Action.CREATE, key, spec, desired=r, reason=reason)
+
+    def send(self, r: Resource, spec: KindSpec) -> None:
+        """A declared push that is not live: sent, unless its time has passed. The
+        deadline travels in ``meta["send_by"]`` so applying a saved plan can check it
+        again (``policy.check_send_times``)."""
+        deadline = spec.send_deadline(r.attrs) if spec.send_deadline is not None else None
+        if deadline is not None and self.now is not None and deadline[0] <= self.now:
+            now = self.now.astimezone(timezone.utc)
+            self.error(r.key, f"cannot be sent: its {deadline[1]} (now is "
+                              f"{now:%Y-%m-%dT%H:%M:%SZ}) and the service refuses a push "
+                              f"scheduled in the past; give it a future time (or "
+                              f"schedule: now) to send it")
+            return
+        what = spec.describe(r.attrs) if spec.describe is not None else \
+            "sends it to users now or at its schedule"
+        meta = {"send_by": deadline[0].isoformat()} if deadline is not None else None
+        self.make(Action.SEND, r.key, spec, desired=r, meta=meta,
+                  reason=f"{what}; this cannot be undone")
 
     def existing(self, r: Resource, lr: Resource, spec: KindSpec) -> None:
         fields = _diff(r, lr, spec)
@@ -239,8 +262,8 @@ class _Planner:
                               f"{', '.join(f.label for f in fields)} changed: give it a "
                               f"new name to send a new one")
         elif not spec.can_update:
-            todo = "; ".join(f"set {f.label} to {_show(f.after)} (now {_show(f.before)})"
-                             for f in fields)
+            fields, named = _by_name(fields, r.attrs, lr.attrs)
+            todo = _by_hand(fields, named)
             self.make(Action.MANUAL, r.key, spec, desired=r, live_key=lr.key, fields=fields,
                       reason=f"the {r.key.provider} API cannot edit "
                              f"{r.key.kind.replace('_', ' ')}s: in the dashboard, {todo}")
@@ -446,6 +469,81 @@ def _narrow(targets: Sequence[ResourceKey], p: _Planner, changes: list[Change],
             [u for u in unmanaged if hit(u)],
             [w for w in warnings if w[0] is None or hit(w[0])] + notes,
             [e for e in errors if e[0] is None or hit(e[0])])
+
+
+def _by_name(fields: Sequence[FieldChange], desired: Mapping[str, Any],
+             live: Mapping[str, Any]) -> tuple[tuple[FieldChange, ...], set[str]]:
+    """``fields`` with those under a list of named objects (experiment variations) said by
+    name, and the names of such lists: ``variations.Green.distributionPercent: 50 → 70``,
+    ``variations.Red: null → {…}``.
+
+    Both sides are sorted by name (:func:`tapsync.normalize.as_named_list`), so positions
+    pair up only while the names are the same; a variation added or removed would shift
+    every later one and read as renames. Only the keys a desired item writes are compared.
+    """
+    out: list[FieldChange] = []
+    named: set[str] = set()
+    for f in fields:
+        top = str(f.path[0])
+        if not (_named_list(desired.get(top)) or _named_list(live.get(top))):
+            out.append(f)
+        elif top not in named:
+            named.add(top)
+            out.extend(_named_changes(top, live.get(top), desired.get(top)))
+    return tuple(out), named
+
+
+def _named_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(v, Mapping) and isinstance(v.get("name"), str) for v in value)
+
+
+def _named_changes(field: str, live: Any, desired: Any) -> list[FieldChange]:
+    have = {v["name"]: v for v in live if isinstance(v, Mapping)} \
+        if isinstance(live, list) else {}
+    want = {v["name"]: v for v in desired if isinstance(v, Mapping)} \
+        if isinstance(desired, list) else {}
+    out: list[FieldChange] = []
+    for name, item in want.items():
+        if name not in have:
+            out.append(FieldChange((field, name), None, item))
+            continue
+        out += [FieldChange((field, name, k), have[name].get(k), v)
+                for k, v in item.items() if k != "name" and have[name].get(k) != v]
+    out += [FieldChange((field, name), item, None) for name, item in have.items()
+            if name not in want]
+    # nothing differs by name (duplicate names): the whole list, as it differs
+    return out or [FieldChange((field,), live, desired)]
+
+
+def _by_hand(fields: Sequence[FieldChange], named: Collection[str]) -> str:
+    """What a person must do in a dashboard: ``set status to "paused" (now "active")``;
+    the changes to a list of named objects make one step naming each object:
+    ``change the variations: set "Green" distributionPercent to 70 (now 50), add "Red",
+    remove "Blue"``."""
+    steps: list[tuple[str, list[str]]] = []
+    groups: dict[str, list[str]] = {}
+    for f in fields:
+        top = str(f.path[0])
+        if top in named and len(f.path) > 1:
+            if top not in groups:
+                groups[top] = []
+                steps.append((f"change the {top.replace('_', ' ')}: ", groups[top]))
+            groups[top].append(_named_step(f))
+        else:
+            steps.append(("", [f"set {f.label} to {_show(f.after)} (now {_show(f.before)})"]))
+    return "; ".join(head + ", ".join(parts) for head, parts in steps)
+
+
+def _named_step(f: FieldChange) -> str:
+    name = _show(f.path[1])
+    if len(f.path) > 2:
+        inner = ".".join(str(p) for p in f.path[2:])
+        return f"set {name} {inner} to {_show(f.after)} (now {_show(f.before)})"
+    if f.before is None:
+        extra = [f"{k} {_show(v)}" for k, v in (f.after or {}).items() if k != "name"]
+        return f"add {name}" + (f" with {', '.join(extra)}" if extra else "")
+    return f"remove {name}"
 
 
 def _show(value: Any) -> str:

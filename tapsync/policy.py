@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Protocol
 
 from tapsync.changes import Action, Change, Plan, ProviderCost
@@ -129,6 +130,32 @@ def check_sends(plan: Plan, allow_send: bool) -> list[str]:
             f"{', '.join(sends)}; run with --allow-send to send them"]
 
 
+def check_send_times(plan: Plan, now: datetime | None) -> list[str]:
+    """Refuse sends whose time has passed since the plan was made (a saved plan applied
+    late): the service refuses a push scheduled in the past. The planner put each send's
+    deadline in ``meta["send_by"]``; ``now`` is timezone-aware, ``None`` skips the check."""
+    if now is None:
+        return []
+    out: list[str] = []
+    for c in plan.changes:
+        send_by = c.meta.get("send_by") if c.action is Action.SEND else None
+        if not isinstance(send_by, str):
+            continue
+        try:
+            deadline = datetime.fromisoformat(send_by)
+        except ValueError:
+            out.append(f"{c.key.address}: the plan's send_by {send_by!r} is not a date and "
+                       f"time; plan again")
+            continue
+        if deadline <= now:
+            out.append(f"{c.key.address}: its schedule passed at "
+                       f"{deadline.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}, after this "
+                       f"plan was made (now is {now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ})"
+                       f", and the service refuses a push scheduled in the past; give it a "
+                       f"future time and plan again")
+    return out
+
+
 def check_errors(plan: Plan) -> list[str]:
     """A plan with errors is impossible as written; ``--force`` does not waive these."""
     return [f"{e.address}: {e.message}" if e.address else e.message for e in plan.errors]
@@ -136,8 +163,10 @@ def check_errors(plan: Plan) -> list[str]:
 
 def refusals(plan: Plan, live: State, *, max_delete_percent: float = 30.0,
              max_update_percent: float = 30.0, min_existing: int = 10, force: bool = False,
-             max_cost: int | None = None, allow_send: bool = False) -> list[str]:
-    """Every reason not to apply ``plan``, errors first; empty means go."""
+             max_cost: int | None = None, allow_send: bool = False,
+             now: datetime | None = None) -> list[str]:
+    """Every reason not to apply ``plan``, errors first; empty means go. ``now`` is the
+    moment of applying, to refuse sends whose time has passed since planning."""
     return [
         *check_errors(plan),
         *check_safety(plan, live, max_delete_percent=max_delete_percent,
@@ -145,4 +174,5 @@ def refusals(plan: Plan, live: State, *, max_delete_percent: float = 30.0,
                       force=force),
         *check_cost(plan, max_cost),
         *check_sends(plan, allow_send),
+        *check_send_times(plan, now),
     ]

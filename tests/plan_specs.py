@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tapsync.audience import describe_push
+from tapsync.audience import describe_push, send_deadline
 from tapsync.changes import Action, KindSpec
 
 _WRITES = {Action.CREATE: 2, Action.UPDATE: 2, Action.RENAME: 2, Action.DELETE: 2,
@@ -33,7 +33,8 @@ SPECS: Mapping[tuple[str, str], KindSpec] = {
     ("taplytics", "push_campaign"): KindSpec("taplytics", "push_campaign", 1, can_update=False,
                                              can_delete=False, sends=True, immutable=True,
                                              unmanaged_is_history=True, costs=_CALL,
-                                             describe=describe_push),
+                                             describe=describe_push,
+                                             send_deadline=send_deadline),
     ("taplytics", "user"): KindSpec("taplytics", "user", 0, costs=_CALL,
                                     whole_fields=("custom_data",)),
 }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+from starlette.types import Send
 
 from tapsync.config import Config, load_config
 from tapsync.engine import SANDBOX_CREDENTIALS, Session, connect
@@ -25,3 +28,12 @@ async def session(app: Any, cfg: Config, names: tuple[str, ...] = ("amplitude",)
                   ) -> AsyncIterator[Session]:
     async with connect(cfg, names, credentials, transport=asgi_transport(app)) as s:
         yield s
+
+
+async def send_json(send: Send, status: int, body: Any) -> None:
+    """Answer an ASGI request with ``body`` as JSON (for middlewares that rewrite answers)."""
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})

@@ -2,7 +2,9 @@
 
 A push is irreversible once applied, so anything that would send it to the wrong people or
 at the wrong time is an error here, before a plan is ever made. Warnings quote the seed's
-own reason so the reader need not look it up.
+own reason so the reader need not look it up. A schedule in the past is only a warning:
+a manifest keeps sent pushes as history, and those are rightly in the past; the planner
+makes it an error when it would actually send one (the service refuses it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SEED_ORDERING = ("an ordering comparator on a string compares character codes (t
                  "unexpected results\")")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _EARLIEST_ZONE, _LATEST_ZONE = timedelta(hours=14), timedelta(hours=12)
+_IF_UNSENT = ": if this push has not been sent yet, the service will refuse it"
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z?\Z")
 _DV_TYPES = {"bool": (bool,), "double": (int, float), "int": (int,), "string": (str,)}
 
@@ -42,6 +45,8 @@ def lint_providers(decls: list[Decl], now: datetime) -> list[Problem]:
             out.extend(_push(d, now))
         elif d.kind == "user":
             out.extend(_user(d))
+        elif d.kind == "experiment":
+            out.extend(_experiment(d))
         elif d.kind == "dynamic_variable":
             out.extend(_dynamic_variable(d))
     return out
@@ -134,16 +139,31 @@ def _schedule(d: Decl, sched: dict[str, Any], now: datetime) -> list[Problem]:
             naive = when
             if naive + _LATEST_ZONE <= now:
                 out.append(problem(d.doc, [*here, key], f"schedule.local_time {text} is in the "
-                                   "past in every time zone"))
+                                   f"past in every time zone{_IF_UNSENT}", severity="warning"))
             elif naive - _EARLIEST_ZONE <= now:
                 out.append(problem(d.doc, [*here, key], f"schedule.local_time {text} is already "
                                    "past in some time zones", severity="warning"))
         elif when <= now:
             out.append(problem(d.doc, [*here, key], f"schedule.time {text} is in the past "
-                               f"(now is {now:%Y-%m-%dT%H:%M:%SZ})"))
+                               f"(now is {now:%Y-%m-%dT%H:%M:%SZ}){_IF_UNSENT}",
+                               severity="warning"))
     if "time" in sched and "local_time" in sched:
         out.append(problem(d.doc, [*here, "time"], "schedule.time is ignored when local_time is "
                            "given", severity="warning"))
+    return out
+
+
+def _experiment(d: Decl) -> list[Problem]:
+    """Variations are compared by name (the API documents no order), so a name is unique."""
+    out, seen = list[Problem](), set[str]()
+    variations = d.obj.get("variations")
+    for i, v in enumerate(variations if isinstance(variations, list) else ()):
+        name = v.get("name") if isinstance(v, dict) else None
+        if isinstance(name, str) and name in seen:
+            out.append(problem(d.doc, [*d.path, "variations", i, "name"], f"variation "
+                               f"{name!r} is declared twice: variations are matched by name"))
+        elif isinstance(name, str):
+            seen.add(name)
     return out
 
 

@@ -108,11 +108,27 @@ def load_experiments(runtime: Runtime, wall: Wall, items: list[Any]) -> int:
             raise ValueError(f"experiment status must be one of {STATUSES}, not {status!r}")
         now = wall.now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
         doc: Doc = {"id": new_id(runtime, EXPERIMENT), "project_id": PROJECT_ID,
-                    "description": "", "goal_ids": [], "filters": [], "variations": [],
-                    "baseline": {}, "created_at": now, "updated_at": now, "status": status}
+                    "description": "", "goal_ids": [], "filters": [],
+                    "baseline": {"name": "Baseline", "distributionPercent": 0,
+                                 "dynamicVariables": []},
+                    "created_at": now, "updated_at": now, "status": status}
         doc.update(item)
+        doc["variations"] = [_variation(runtime, v) for v in item.get("variations") or []]
         runtime.store.put(NS, EXPERIMENT, str(doc["id"]), doc)
     return len(items)
+
+
+def _variation(runtime: Runtime, item: Any) -> Doc:
+    """A fixture variation in the seed's list shape: ``name`` required; ``_id``,
+    ``distributionPercent``, ``dynamicVariables`` and ``webElements`` defaulted."""
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise ValueError(f"a taplytics experiment variation needs a name: {item!r}")
+    share = item.get("distributionPercent", 0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)):
+        raise ValueError(f"variation {item['name']!r}: distributionPercent must be a number")
+    return {"name": item["name"], "distributionPercent": share,
+            "_id": new_id(runtime, "variation"), "dynamicVariables": [], "webElements": [],
+            **item}
 
 
 def fixture_loader(wall: Wall) -> Any:

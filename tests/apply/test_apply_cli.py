@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from tapsync.cli import cli
 from tapsync.sandbox import create_app
 from tapsync.sandbox.app import DEFAULT_AMPLITUDE_CREDENTIALS, serve_in_thread
 from tests.apply.support import Sandbox, writes
+from tests.sandboxed import send_json
 
 pytestmark = pytest.mark.socket
 
@@ -143,7 +143,7 @@ class Echoing:
         echo = f"refused {auth} ({decoded}); key={decoded.partition(':')[0]} " \
                f"secret={decoded.partition(':')[2]}"
         if scope["method"] == "POST" and scope["path"].endswith("/user-property"):
-            await _json(send, 500, {"success": False, "errors": [{"message": echo}]})
+            await send_json(send, 500, {"success": False, "errors": [{"message": echo}]})
             return
         started: dict[str, Any] = {}
 
@@ -152,19 +152,11 @@ class Echoing:
                 started["403"] = True
                 return
             if message["type"] == "http.response.body" and started.get("403"):
-                await _json(send, 403, {"error": {"metadata": {"details": echo}}})
+                await send_json(send, 403, {"error": {"metadata": {"details": echo}}})
                 return
             await send(message)
 
         await self.app(scope, receive, rewrite)
-
-
-async def _json(send: Send, status: int, body: Any) -> None:
-    data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(data)).encode())]})
-    await send({"type": "http.response.body", "body": data})
 
 
 def forms_of(*secrets: str) -> list[str]:

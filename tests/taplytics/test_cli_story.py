@@ -46,6 +46,7 @@ def tap(ws: Path, *args: str) -> tuple[int, str, str]:
 
 def plant(ws: Path, fixture: dict[str, object]) -> dict[str, object]:
     """Load fixtures into the workspace's sandbox file; return its state afterwards."""
+    (ws / ".tapsync").mkdir(exist_ok=True)
     app = create_app(state_path=ws / ".tapsync" / "sandbox.db")
 
     async def go() -> dict[str, object]:

@@ -66,7 +66,8 @@ async def test_experiments_are_read_across_pages_by_name(app: Starlette,
         reads = s.clients[T].stats.reads
     assert len(live.of_kind(T, "experiment")) == 230
     last = live.get(key("experiment", "exp 229"))
-    assert last is not None and last.attrs == {"status": "paused", "description": ""}
+    assert last is not None and last.attrs == {"status": "paused", "description": "",
+                                               "variations": []}
     assert last.meta["id"]
     assert reads == 3  # three pages, followed through Link, nothing else
 

@@ -179,6 +179,34 @@ async def test_experiments_list_get_and_delete(client: httpx.AsyncClient) -> Non
     assert (await client.get(f"/v2/experiments/{exp['id']}", headers=HEADER)).status_code == 404
 
 
+async def test_experiment_fixtures_carry_variations_in_the_seeds_shape(
+        client: httpx.AsyncClient) -> None:
+    await load(client, experiments=[{"name": "Checkout colour", "variations": [
+        {"name": "Green", "distributionPercent": 50}, {"name": "Blue"}]}])
+    [exp] = (await client.get("/v2/experiments", headers=HEADER)).json()
+    green, blue = exp["variations"]
+    assert (green["name"], green["distributionPercent"]) == ("Green", 50)
+    assert (blue["name"], blue["distributionPercent"]) == ("Blue", 0)
+    for v in (green, blue):  # the seed's list item: an id, dynamic variables, web elements
+        assert isinstance(v["_id"], str) and len(v["_id"]) == 24
+        assert (v["dynamicVariables"], v["webElements"]) == ([], [])
+    assert green["_id"] != blue["_id"]
+    assert exp["baseline"]["name"] == "Baseline"
+    one = (await client.get(f"/v2/experiments/{exp['id']}", headers=HEADER)).json()
+    assert one["variations"] == exp["variations"]
+
+
+@pytest.mark.parametrize("variation", [{"distributionPercent": 50}, "Green",
+                                       {"name": "Green", "distributionPercent": "half"},
+                                       {"name": "Green", "distributionPercent": True}])
+async def test_a_malformed_fixture_variation_is_refused_whole(client: httpx.AsyncClient,
+                                                              variation: object) -> None:
+    answer = await client.post("/_sandbox/fixtures", json={"taplytics": {"experiments": [
+        {"name": "Checkout colour", "variations": [variation]}]}})
+    assert answer.status_code == 400 and "variation" in answer.text
+    assert await stored(client, "experiment") == []
+
+
 async def test_experiments_cannot_be_created(client: httpx.AsyncClient) -> None:
     answer = await client.post("/v2/experiments", json={"name": "x"}, headers=HEADER)
     assert answer.status_code == 404

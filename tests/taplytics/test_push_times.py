@@ -1,0 +1,166 @@
+"""Push schedule times: a past time is history, not an error, until a plan would send it.
+
+Validate only warns about a past ``schedule.time`` (a sent push kept in the manifest is
+rightly in the past); the planner refuses to *send* one, since the service refuses a push
+scheduled in the past; and applying a saved plan refuses a send whose time has passed
+since the plan was made. Clocks are fixed by hand (the planner and the policy take
+``now``); the CLI tests use times far in the past or future so the real clock cannot
+change their outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from tapsync.audience import send_deadline
+from tapsync.changes import Action
+from tapsync.engine import make_plan, read_live
+from tapsync.model import Resource, ResourceKey, State
+from tapsync.planfile import plan_from_dict, plan_to_dict
+from tapsync.planner import plan
+from tapsync.policy import check_send_times, refusals
+from tests.plan_specs import SPECS
+from tests.sandboxed import config, session
+from tests.taplytics.tap_support import HEADER, stored
+from tests.taplytics.test_cli_story import plant, tap
+
+T = "taplytics"
+NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+SOON = "2026-03-01T00:01:00Z"
+PUSH = ResourceKey(T, "push_campaign", ("spring-sale",))
+
+
+def pushes(ws: Path) -> list[str]:
+    """The names of the pushes the workspace's sandbox holds."""
+    state = plant(ws, {}).get("taplytics") or {}
+    assert isinstance(state, dict)
+    return [p["name"] for p in state.get("push", {}).values()]
+
+
+def push(time: str) -> State:
+    return State([Resource(PUSH, {"notification": {"alert": "Spring is here"},
+                                  "send_to_all_users": True, "schedule": {"time": time}})])
+
+
+@pytest.mark.parametrize(("schedule", "deadline"), [
+    ("now", None),
+    ({"time": "2026-12-05T15:00:00Z"}, "2026-12-05T15:00:00+00:00"),
+    ({"local_time": "2026-12-05T09:00:00"}, "2026-12-05T21:00:00+00:00"),  # UTC-12's 09:00
+    # both given: each must be in the future, so the earlier one decides
+    ({"time": "2026-12-05T15:00:00Z", "local_time": "2026-12-05T09:00:00"},
+     "2026-12-05T15:00:00+00:00"),
+    ({"time": "2026-12-05 15:00"}, None),  # malformed: validation's business
+])
+def test_the_send_deadline_follows_the_schedule(schedule: object,
+                                                deadline: str | None) -> None:
+    got = send_deadline({"schedule": schedule})
+    assert (got[0].isoformat() if got else None) == deadline
+
+
+# ------------------------------------------------------------------- apply-time re-check
+
+def test_a_saved_send_is_refused_once_its_time_has_passed() -> None:
+    made = plan(push(SOON), State(), SPECS, now=NOW)
+    assert [c.action for c in made.changes] == [Action.SEND] and not made.errors
+    saved = plan_from_dict(json.loads(json.dumps(plan_to_dict(made))))
+    assert check_send_times(saved, NOW + timedelta(seconds=59)) == []
+    late = NOW + timedelta(seconds=60)
+    assert check_send_times(saved, late) == [
+        'taplytics.push_campaign["spring-sale"]: its schedule passed at 2026-03-01T00:01:00Z, '
+        "after this plan was made (now is 2026-03-01T00:01:00Z), and the service refuses a "
+        "push scheduled in the past; give it a future time and plan again"]
+    assert refusals(saved, State(), allow_send=True, now=late) == check_send_times(saved, late)
+    assert refusals(saved, State(), allow_send=True) == []  # no clock given: not checked
+
+
+# ------------------------------------------------------------------ engine and sandbox
+
+@pytest.mark.anyio
+async def test_the_engine_plans_with_the_clock_it_is_given(
+        app: Starlette, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    async with session(app, config(tmp_path), (T,)) as s:
+        live = await read_live(s, push(SOON))
+        before = make_plan(s, push(SOON), live, now=NOW)
+        after = make_plan(s, push(SOON), live, now=NOW + timedelta(minutes=1))
+    assert [c.action for c in before.changes] == [Action.SEND] and not before.errors
+    assert after.changes == ()
+    assert [(e.address, e.message.split(" and ")[0]) for e in after.errors] == [
+        (PUSH.address, "cannot be sent: its schedule.time 2026-03-01T00:01:00Z is in the past "
+                       "(now is 2026-03-01T00:01:00Z)")]
+
+
+# ---------------------------------------------------------------------------------- CLI
+
+HISTORY = """\
+taplytics:
+  push_campaigns:
+    - name: new-year-2020
+      notification: {alert: Happy new year}
+      send_to_all_users: true
+      schedule: {time: "2020-01-01T00:00:00Z"}
+"""
+UNSENT = HISTORY.replace("new-year-2020", "forgotten-2020")
+FUTURE = HISTORY.replace("new-year-2020", "new-year-2099").replace("2020-01-01", "2099-01-01")
+
+
+def test_a_sent_push_kept_as_history_validates_and_plans_nothing(
+        workspace: Callable[..., Path]) -> None:
+    ws = workspace({"manifests/t.yaml": HISTORY})
+    plant(ws, {"pushes": [{"name": "new-year-2020", "notification": {"alert": "Happy new year"},
+                           "schedule": {"time": "2020-01-01T00:00:00Z"}}]})
+    code, out, _ = tap(ws, "validate")
+    assert code == 0 and "warning" in out
+    assert "schedule.time 2020-01-01T00:00:00Z is in the past" in out
+    assert "if this push has not been sent yet, the service will refuse it" in out
+    code, out, err = tap(ws, "plan", "--sandbox", "--detailed-exitcode")
+    assert code == 0, out + err
+    assert "Errors" not in out
+
+
+def test_an_unsent_push_with_a_past_time_is_an_error_and_nothing_is_sent(
+        workspace: Callable[..., Path]) -> None:
+    ws = workspace({"manifests/t.yaml": UNSENT})
+    plant(ws, {})
+    assert tap(ws, "validate")[0] == 0
+    code, out, err = tap(ws, "plan", "--sandbox")
+    assert code == 1
+    assert ('taplytics.push_campaign["forgotten-2020"]: cannot be sent: its schedule.time '
+            "2020-01-01T00:00:00Z is in the past") in out, out + err
+    code, out, err = tap(ws, "apply", "--sandbox", "--auto-approve", "--allow-send")
+    assert code == 1 and "refusing to apply" in err and "forgotten-2020" in err
+    assert pushes(ws) == []
+
+
+def test_a_saved_plan_applied_after_its_send_time_is_refused(
+        workspace: Callable[..., Path]) -> None:
+    ws = workspace({"manifests/t.yaml": FUTURE})
+    plant(ws, {})
+    code, _, err = tap(ws, "plan", "--sandbox", "--out", str(ws / "p.json"))
+    assert code == 0, err
+    # the same plan, as if it had been saved long ago for a time that has since passed
+    old = (ws / "p.json").read_text(encoding="utf-8").replace("2099-01-01", "2020-01-01")
+    assert '"send_by": "2020-01-01T00:00:00+00:00"' in old
+    (ws / "p.json").write_text(old, encoding="utf-8")
+    code, _, err = tap(ws, "apply", "--sandbox", "--allow-send", str(ws / "p.json"))
+    assert code == 1
+    assert ('taplytics.push_campaign["new-year-2099"]: its schedule passed at '
+            "2020-01-01T00:00:00Z, after this plan was made") in err, err
+    assert pushes(ws) == []
+
+
+@pytest.mark.anyio
+async def test_the_sandbox_refuses_a_push_scheduled_in_the_past_too(
+        client: httpx.AsyncClient) -> None:
+    """What the plan error spares the user, seen from the service (by its own clock)."""
+    answer = await client.post("/v2/push", headers=HEADER,
+                               json={"name": "late", "notification": {"alert": "x"},
+                                     "schedule": {"time": "2020-01-01T00:00:00Z"}})
+    assert answer.status_code == 400 and "not in the future" in answer.text
+    assert await stored(client, "push") == []
