@@ -4,12 +4,19 @@ The same dictionary is printed by ``plan --format json`` and saved by ``plan --o
 saved plan is what ``apply PLANFILE`` runs, so :func:`plan_from_dict` must give back
 exactly the plan that was reviewed. Beyond the public fields, each change carries what the
 executor needs (``from_address``, ``fingerprint``, ``order``, ``meta``) and ``names``, all
-of an address's name parts (``name`` holds only the leaf). Pure: stdlib ``json`` only.
+of an address's name parts (``name`` holds only the leaf).
+
+A saved plan also records where it was made (``made_for``: the environment, each
+provider's base URL and a short hash of its credentials, never the credentials), so that
+``apply PLANFILE`` refuses to run a plan reviewed for staging against production, or for
+one project with another project's keys. Pure: stdlib only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from tapsync.changes import Action, Change, FieldChange, Plan, PlanWarning, ProviderCost
@@ -17,6 +24,9 @@ from tapsync.errors import UsageError
 from tapsync.model import ResourceKey
 
 FORMAT_VERSION = "1"
+#: hex digits of the credentials' hash kept in a saved plan: enough to tell two keys
+#: apart, too few to serve as a check for guessing a weak secret offline
+CREDENTIAL_HASH_DIGITS = 12
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -111,3 +121,61 @@ def _load_change(c: Mapping[str, Any]) -> Change:
         order=c.get("order", 0),
         meta=c.get("meta", {}),
     )
+
+
+# ------------------------------------------------------------------ where it was made
+
+def credential_hash(credentials: Mapping[str, str]) -> str:
+    """A short, salted sha256 of one provider's credentials (roles and values)."""
+    text = json.dumps(sorted(credentials.items()), ensure_ascii=False)
+    digest = hashlib.sha256(f"tapsync saved-plan credentials\0{text}".encode()).hexdigest()
+    return f"sha256:{digest[:CREDENTIAL_HASH_DIGITS]}"
+
+
+def binding(environment: str | None, sandbox: bool,
+             providers: Mapping[str, tuple[str, Mapping[str, str]]]) -> dict[str, Any]:
+    """The ``made_for`` record of a saved plan: ``providers`` maps a provider to the base
+    URL it was read from and the credentials it was read with (only hashed here)."""
+    return {"environment": environment, "sandbox": sandbox,
+            "providers": {name: {"base_url": url, "credentials": credential_hash(creds)}
+                          for name, (url, creds) in sorted(providers.items())}}
+
+
+def binding_problem(saved: Mapping[str, Any], current: Mapping[str, Any],
+                    written: Collection[str],
+                    credential_env: Mapping[str, Sequence[str]]) -> str | None:
+    """Why a plan made for ``saved`` must not run where ``current`` points, or ``None``.
+
+    Compared: the environment, the sandbox flag, and each provider the plan writes to
+    (``written``): its base URL, then its credentials' hash. ``credential_env`` names,
+    per provider, the variables the credentials came from, for the message.
+    """
+    then, now = saved.get("providers") or {}, current.get("providers") or {}
+    if (saved.get("environment"), bool(saved.get("sandbox"))) != (
+            current.get("environment"), bool(current.get("sandbox"))) or any(
+            (then.get(p) or {}).get("base_url") != (now.get(p) or {}).get("base_url")
+            for p in written):
+        return (f"this plan was made for {_where(saved, written)}; you are applying to "
+                f"{_where(current, written)}; nothing was written: apply it there, or make "
+                "a new plan here")
+    other = sorted(p for p in written
+                   if (then.get(p) or {}).get("credentials") != (now.get(p) or {}).get(
+                       "credentials"))
+    if other:
+        names = ", ".join(v for p in other for v in credential_env.get(p, ()))
+        return (f"this plan was made with other {', '.join(other)} credentials than the "
+                f"ones set now{f' ({names})' if names else ''}: another project's keys? "
+                "nothing was written: make a new plan with these credentials, or apply it "
+                "with the ones it was made with")
+    return None
+
+
+def _where(binding: Mapping[str, Any], providers: Collection[str]) -> str:
+    env = binding.get("environment")
+    name = f"environment {env}" if env else "the default environment"
+    if binding.get("sandbox"):
+        return f"{name} (the sandbox)"
+    urls = binding.get("providers") or {}
+    shown = [f"{p}: {(urls.get(p) or {}).get('base_url', 'not recorded')}"
+             for p in sorted(providers)]
+    return f"{name} ({', '.join(shown)})" if shown else name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,13 @@ from hypothesis import strategies as st
 from tapsync.changes import Action, Change, FieldChange, Plan, PlanWarning, ProviderCost
 from tapsync.errors import UsageError
 from tapsync.model import ResourceKey
-from tapsync.planfile import plan_from_dict, plan_to_dict
+from tapsync.planfile import (
+    binding,
+    binding_problem,
+    credential_hash,
+    plan_from_dict,
+    plan_to_dict,
+)
 
 _text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
 _names = st.sampled_from(['Play "Song"', "a/b", "Überblick ☃", "dur\\ation", "x]y[", " "])
@@ -99,3 +106,66 @@ def test_a_damaged_plan_is_a_usage_error() -> None:
     d["changes"][0]["names"] = ["Other"]
     with pytest.raises(UsageError, match="does not match its names"):
         plan_from_dict(d)
+
+
+# ------------------------------------------------------------------ where it was made
+
+SECRET = "sk_live_9fJ2kQ7xZ3pL8vN4rT6w"
+STAGING = binding("staging", False, {
+    "amplitude": ("https://staging.example", {"api_key": "ak-staging", "secret_key": SECRET}),
+    "taplytics": ("https://api.taplytics.com", {"api_token": "tok-1"})})
+ENV_VARS = {"amplitude": ["AMPLITUDE_API_KEY", "AMPLITUDE_SECRET_KEY"],
+            "taplytics": ["TAPLYTICS_API_TOKEN"]}
+
+
+def _elsewhere(**changes: Any) -> dict[str, Any]:
+    """STAGING with some fields replaced: ``environment``, ``sandbox``, ``url``,
+    ``secret`` (amplitude's)."""
+    return binding(changes.get("environment", "staging"), changes.get("sandbox", False), {
+        "amplitude": (changes.get("url", "https://staging.example"),
+                      {"api_key": "ak-staging", "secret_key": changes.get("secret", SECRET)}),
+        "taplytics": ("https://api.taplytics.com", {"api_token": "tok-1"})})
+
+
+def test_the_binding_holds_a_short_hash_of_the_credentials_never_them() -> None:
+    text = json.dumps(STAGING)
+    assert SECRET not in text and "ak-staging" not in text and "tok-1" not in text
+    amp = STAGING["providers"]["amplitude"]
+    assert amp["base_url"] == "https://staging.example"
+    assert re.fullmatch(r"sha256:[0-9a-f]{12}", amp["credentials"])
+    assert credential_hash({"secret_key": SECRET, "api_key": "ak-staging"}) == \
+        amp["credentials"]                                   # roles in any order
+    assert credential_hash({"api_key": "ak-staging", "secret_key": SECRET + "x"}) != \
+        amp["credentials"]
+
+
+def test_a_plan_applied_where_it_was_made_passes() -> None:
+    assert binding_problem(STAGING, _elsewhere(), {"amplitude", "taplytics"}, ENV_VARS) is None
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (_elsewhere(environment="prod"),
+     "this plan was made for environment staging (amplitude: https://staging.example); you "
+     "are applying to environment prod (amplitude: https://staging.example); nothing was "
+     "written"),
+    (_elsewhere(environment=None, url="https://amplitude.com"),
+     "made for environment staging (amplitude: https://staging.example); you are applying "
+     "to the default environment (amplitude: https://amplitude.com)"),
+    (_elsewhere(url="https://amplitude.com"),
+     "you are applying to environment staging (amplitude: https://amplitude.com)"),
+    (_elsewhere(sandbox=True), "you are applying to environment staging (the sandbox)"),
+    (_elsewhere(secret="sk_live_other"),
+     "this plan was made with other amplitude credentials than the ones set now "
+     "(AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY)"),
+])
+def test_a_plan_applied_elsewhere_is_refused_saying_where(now: dict[str, Any],
+                                                           expected: str) -> None:
+    problem = binding_problem(STAGING, now, {"amplitude"}, ENV_VARS)
+    assert problem is not None and expected in problem
+    assert SECRET not in problem and now["providers"]["amplitude"]["credentials"] not in problem
+
+
+def test_only_the_providers_a_plan_writes_to_are_compared() -> None:
+    now = _elsewhere(url="https://amplitude.com", secret="sk_live_other")
+    assert binding_problem(STAGING, now, {"taplytics"}, ENV_VARS) is None
+    assert binding_problem(STAGING, _elsewhere(environment="prod"), set(), ENV_VARS)

@@ -4,12 +4,16 @@ Each case gives desired and live resources and the plan expected from them. Both
 through :func:`tapsync.normalize.canonical` first, as the manifest builder and providers do,
 so a case may write live values the way the API answers them (``null``, unordered enums).
 Expected changes are listed in apply order; ``warnings`` and ``errors`` are substrings, and
-leaving either out means none are expected.
+leaving either out means none are expected. ``options.now`` fixes the clock the planner is
+given (a push scheduled before it cannot be sent). ``refusals`` are the safety guards'
+verdict on the plan (substrings, none unless listed), with ``options.safety`` over the
+workspace defaults.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +21,13 @@ import pytest
 import yaml
 
 from tapsync.changes import Action, Change, KindSpec, Plan
+from tapsync.config import SafetyConfig
 from tapsync.diff import diff
 from tapsync.model import Resource, ResourceKey, State
 from tapsync.normalize import canonical
 from tapsync.planfile import plan_from_dict, plan_to_dict
 from tapsync.planner import fingerprint, plan
+from tapsync.policy import check_safety
 from tests.plan_specs import SPECS
 
 CASES = Path(__file__).parent / "cases" / "plan"
@@ -37,13 +43,26 @@ def _resource(item: dict[str, Any]) -> Resource:
 
 
 def run_case(case: dict[str, Any]) -> Plan:
+    """``options.now`` (``"2026-03-01T00:00:00Z"``) fixes the planning clock; without it
+    the planner is given none, as drift does."""
     opts = case.get("options") or {}
     prune = opts.get("prune", False)
+    now = opts.get("now")
     return plan(State(_resource(r) for r in case.get("desired") or []),
                 State(_resource(r) for r in case.get("live") or []), SPECS,
                 prune=tuple(prune) if isinstance(prune, list) else bool(prune),
                 targets=[ResourceKey.parse(t) for t in opts.get("targets") or []],
-                reads=opts.get("reads") or {})
+                reads=opts.get("reads") or {},
+                now=datetime.fromisoformat(now.replace("Z", "+00:00")) if now else None)
+
+
+def refusals(case: dict[str, Any], result: Plan) -> list[str]:
+    """The safety guards on ``result``: ``options.safety`` over the workspace defaults."""
+    d = SafetyConfig()
+    opts = {"max_delete_percent": d.max_delete_percent,
+            "max_update_percent": d.max_update_percent, "min_existing": d.min_existing,
+            "force": False, **((case.get("options") or {}).get("safety") or {})}
+    return check_safety(result, State(_resource(r) for r in case.get("live") or []), **opts)
 
 
 def _check_change(got: Change, want: dict[str, Any]) -> None:
@@ -83,6 +102,7 @@ def test_plan_case(path: Path) -> None:
                     expect.get("warnings") or [], "warnings")
     _check_messages([f"{e.address}: {e.message}" for e in result.errors],
                     expect.get("errors") or [], "errors")
+    _check_messages(refusals(case, result), expect.get("refusals") or [], "refusals")
     # every plan is data: it survives a trip through its JSON form unchanged
     assert plan_from_dict(json.loads(json.dumps(plan_to_dict(result)))) == result
 

@@ -35,6 +35,16 @@ def admin(app: object, method: str, path: str, **kw: object) -> httpx.Response:
     return run(go())
 
 
+def gets(app: object) -> dict[str, int]:
+    """GET calls per endpoint (query strings aside), as the sandbox itself counted them."""
+    stats = admin(app, "GET", "/_sandbox/stats").json()
+    return {label.split(" ", 1)[1].removeprefix("/api/2/taxonomy"): e["count"]
+            for label, e in stats["endpoints"].items() if label.startswith("GET ")}
+
+
+LISTS = {"/category": 1, "/event": 1, "/user-property": 1}
+
+
 def test_read_empty_project_costs_four_list_calls(tmp_path: Path) -> None:
     app = create_app()
 
@@ -45,6 +55,77 @@ def test_read_empty_project_costs_four_list_calls(tmp_path: Path) -> None:
     live, reads = run(go())
     assert [r for r in live if not r.meta.get("builtin")] == []
     assert reads == 4
+    assert gets(app) == {**LISTS, "/event-property": 1}   # the shared properties' list
+
+
+LIVE_EVENTS = [f"E{i:02d}" for i in range(12)]
+
+
+@pytest.mark.parametrize(("prune", "listed"), [
+    # declared E00 (with a property), E01 (none), New ← E02 (renamed_from); E11 is
+    # declared but deleted live: its properties cannot be read
+    (False, {"E00", "E01", "E02"}),
+    # prune: every live event type's properties may be pruned, so all are listed
+    (True, set(LIVE_EVENTS) - {"E11"}),
+])
+def test_read_lists_properties_of_the_event_types_the_manifests_need(
+        tmp_path: Path, prune: bool, listed: set[str]) -> None:
+    """Four list calls, then one property list per event type the manifests need (never
+    one per live event type), counted by the sandbox."""
+    app = create_app()
+    admin(app, "POST", "/_sandbox/fixtures", json={"amplitude": {
+        "event_types": [*LIVE_EVENTS[:11], {"event_type": "E11", "status": "deleted"}],
+        "event_properties": [{"event_type": e, "event_property": "p"}
+                             for e in LIVE_EVENTS]}})
+    desired = State([Resource(key("event_type", "E00")),
+                     Resource(key("event_property", "E00", "p"), {"type": "any"}),
+                     Resource(key("event_type", "E01")),
+                     Resource(key("event_type", "New"), renamed_from=("E02",)),
+                     Resource(key("event_type", "E11"))])
+
+    async def go() -> State:
+        async with session(app, config(tmp_path)) as s:
+            return await s.providers[A].read(desired, prune=prune)
+    live = run(go())
+    assert gets(app) == {**LISTS, "/event-property": 1 + len(listed)}
+    assert {r.key.name[0] for r in live
+            if r.key.kind == "event_property" and len(r.key.name) == 2} == listed
+
+
+@pytest.mark.parametrize(("target", "lists"), [
+    # a property: its event type's list (the parent's name and status matter), and its
+    # own event type's property list
+    (key("event_property", "E07", "p"), {"/event": 1, "/event-property": 1}),
+    # …and the categories, when that event type names one (a change to it needs it)
+    (key("event_property", "E05", "p"), {"/category": 1, "/event": 1, "/event-property": 1}),
+    (key("event_type", "E03"), {"/category": 1, "/event": 1, "/event-property": 1}),
+    (key("event_property", "shared"), {"/event-property": 1}),
+    (key("user_property", "plan"), {"/user-property": 1}),
+    (key("category", "Media"), {"/category": 1}),
+])
+def test_read_some_lists_only_what_a_re_plan_of_the_targets_needs(
+        tmp_path: Path, target: ResourceKey, lists: dict[str, int]) -> None:
+    app = create_app()
+    admin(app, "POST", "/_sandbox/fixtures", json={"amplitude": {
+        "categories": ["Media"],
+        "event_types": [{"event_type": e, "category": "Media"} for e in LIVE_EVENTS[:6]]
+        + LIVE_EVENTS[6:],
+        "event_properties": [*({"event_type": e, "event_property": "p"}
+                               for e in LIVE_EVENTS), "shared"],
+        "user_properties": ["plan"]}})
+    desired = State([*(Resource(key("event_type", e), {"category": "Media"})
+                       for e in LIVE_EVENTS[:6]),
+                     *(Resource(key("event_type", e)) for e in LIVE_EVENTS[6:]),
+                     *(Resource(key("event_property", e, "p")) for e in LIVE_EVENTS),
+                     Resource(key("event_property", "shared")),
+                     Resource(key("user_property", "plan")), Resource(key("category", "Media"))])
+
+    async def go() -> State:
+        async with session(app, config(tmp_path)) as s:
+            return await s.providers[A].read_some(desired, [target])
+    live = run(go())
+    assert gets(app) == lists
+    assert target in live
 
 
 def test_create_then_read_back_normalised(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ blanks and ``gp:`` prefixes) travels in ``meta["api_name"]`` for addressing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from tapsync.changes import Action, Change, KindSpec
+from tapsync.changes import REFERENCES, Action, Change, KindSpec
 from tapsync.errors import ApiError, ProviderError
 from tapsync.http import quote_segment
 from tapsync.model import Resource, ResourceKey, State
@@ -31,6 +31,8 @@ EVENT_FIELDS = ("category", "description", "display_name", "is_active", "tags", 
 PROPERTY_FIELDS = ("description", "type", "regex", "enum_values", "is_array_type",
                    "is_required", "is_hidden", "classifications")
 USER_PROPERTY_FIELDS = ("description", "type", "regex", "enum_values", "is_array_type")
+#: kinds with a list of their own (``event_property``: the shared ones)
+LISTS = frozenset({"category", "event_type", "event_property", "user_property"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,16 @@ class _Shape:
     name_field: str           # the name on create
     rename_field: str         # the new name on update (the seed also accepts a shorter one)
     names_outlive_deletes: bool = False  # a deleted one, never listed, still holds its name
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What one read lists: top-level ``lists`` (kinds), and the property lists of the
+    ``events`` named (``None``: of every live event type)."""
+
+    lists: frozenset[str]
+    events: Collection[str] | None
+    shared_needed: bool  # a shared-property list the edition refuses is then an error
 
 
 _SHAPES: Mapping[str, _Shape] = {
@@ -81,12 +93,53 @@ class AmplitudeProvider(Provider):
 
     async def read(self, desired: State, *, prune: bool | frozenset[str] = False) -> State:
         """Four list calls, then one property list per event type the workspace needs."""
+        return await self._read(_Scope(
+            lists=frozenset(LISTS), events=self._events_needing_properties(desired, prune),
+            shared_needed=any(r.key.kind == "event_property" and len(r.key.name) == 1
+                              for r in desired if r.key.provider == P)))
+
+    async def read_some(self, desired: State, targets: Collection[ResourceKey], *,
+                        prune: bool | frozenset[str] = False) -> State:
+        """Only what a re-plan of ``targets`` needs: the convergence check after apply.
+
+        Lists, never ``read_one``: Amplitude charges any GET one unit, so one list per kind
+        costs no more than one key would, and only a list is exact for a rename (old and
+        new name in one answer), for names stored with trailing blanks, and for deleted
+        objects (``showDeleted``). Read are: the lists of the targets' kinds; the event
+        list when properties were touched (a parent's name and status decide what the
+        planner does with its children); the categories when an event type in play names
+        one (its change would depend on it); and the property lists of the touched event
+        types (those :meth:`read` would read) and of the event types over touched
+        properties, with the old names their ``renamed_from`` gives.
+        """
+        mine = [t for t in targets if t.provider == P]
+        lists: set[str] = {t.kind for t in mine if len(t.name) == 1}
+        wanted = self._events_needing_properties(desired, prune)
+        events = {t.leaf for t in mine if t.kind == "event_type"
+                  and (wanted is None or t.leaf in wanted)}
+        events |= {t.name[0] for t in mine if t.kind == "event_property" and len(t.name) == 2}
+        if events:
+            lists.add("event_type")
+        in_play = {*events, *(t.leaf for t in mine if t.kind == "event_type")}
+        for name in sorted(in_play):
+            declared = desired.get(ResourceKey(P, "event_type", (name,)))
+            if declared is None:
+                continue
+            events.update(declared.renamed_from)
+            lists.update(kind for field, kind in REFERENCES.get("event_type", {}).items()
+                         if isinstance(declared.attrs.get(field), str)
+                         and declared.attrs[field])
+        return await self._read(_Scope(lists=frozenset(lists & LISTS),
+                                       events=frozenset(events), shared_needed=True))
+
+    async def _read(self, scope: _Scope) -> State:
+        """The lists ``scope`` names, then the property lists of its live event types."""
         cats, events, shared, users = await asyncio.gather(
-            self._get_list("/category"),
-            self._get_list("/event", {"showDeleted": "true"}),
-            self._shared_properties(any(r.key.kind == "event_property" and len(r.key.name) == 1
-                                        for r in desired if r.key.provider == P)),
-            self._get_list("/user-property", {"showDeleted": "true"}),
+            self._list_if(scope, "category", "/category"),
+            self._list_if(scope, "event_type", "/event", {"showDeleted": "true"}),
+            self._shared_properties(scope.shared_needed) if "event_property" in scope.lists
+            else _none(),
+            self._list_if(scope, "user_property", "/user-property", {"showDeleted": "true"}),
         )
         live = State()
         for c in cats:
@@ -99,14 +152,17 @@ class AmplitudeProvider(Provider):
         for u in users:
             live.add(self._user_property(u))
 
-        wanted = self._events_needing_properties(desired, prune)
-        to_read = [r for r in event_res
-                   if not r.meta.get("deleted") and (wanted is None or r.key.leaf in wanted)]
+        to_read = [r for r in event_res if not r.meta.get("deleted")
+                   and (scope.events is None or r.key.leaf in scope.events)]
         lists = await asyncio.gather(*(self._event_properties(r) for r in to_read))
         for props in lists:
             for prop in props:
                 live.add(prop)
         return live
+
+    async def _list_if(self, scope: _Scope, kind: str, path: str,
+                       params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        return await self._get_list(path, params) if kind in scope.lists else []
 
     async def _event_properties(self, event: Resource) -> list[Resource]:
         # normalised as each answer arrives: the raw lists of 5,000 events, all held until
@@ -319,6 +375,10 @@ class AmplitudeProvider(Provider):
                                    idempotent=retry and method in ("PUT",))
         if isinstance(body, Mapping) and body.get("success") is False:
             raise ApiError(P, 200, _message(body), method=method, path=ROOT + path)
+
+
+async def _none() -> list[dict[str, Any]]:
+    return []
 
 
 def _status_meta(obj: Mapping[str, Any], raw: str) -> dict[str, Any]:

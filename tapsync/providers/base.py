@@ -10,7 +10,7 @@ so a provider is only the translation between our model and the service's shapes
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from tapsync.changes import Action, Change, KindSpec
@@ -44,9 +44,28 @@ class Provider(ABC):
     async def read_one(self, key: ResourceKey) -> Resource | None:
         """Read one object now (stale checks, reconciling an uncertain write)."""
 
+    async def read_some(self, desired: State, targets: Collection[ResourceKey], *,
+                        prune: bool | frozenset[str] = False) -> State:
+        """What a re-plan narrowed to ``targets`` needs: the convergence check after apply.
+
+        By default, :meth:`read` of a workspace declaring only the targets. That is exact
+        for a provider whose objects neither nest nor name one another, and whose
+        ``read`` lists whole any kind a prune may delete (Taplytics: experiments listed,
+        pushes only when one was touched, only the touched users read); a provider with
+        parents or references overrides it (Amplitude).
+        """
+        wanted = set(targets)
+        return await self.read(State(r for r in desired if r.key in wanted), prune=prune)
+
     @abstractmethod
     async def apply_change(self, change: Change) -> None:
         """Make one change through the API. Raises a ProviderError subclass on failure."""
+
+    async def read_all(self, kinds: Collection[str], *, limit: int | None = None) -> State:
+        """Every live object of ``kinds``, for ``tapsync import`` (the caller keeps only
+        ``kinds``). By default what a prune reads; a provider whose :meth:`read` leaves
+        kinds unlisted (Taplytics users) overrides this, honouring ``limit`` for them."""
+        return await self.read(State(), prune=True)
 
     @classmethod
     def client_options(cls, credentials: Mapping[str, str]) -> dict[str, Any]:
