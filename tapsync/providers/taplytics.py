@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from tapsync.audience import describe_push
+from tapsync.audience import describe_push, send_deadline
 from tapsync.changes import Action, Change, KindSpec
 from tapsync.errors import ApiError, ProviderError
 from tapsync.http import quote_segment
 from tapsync.model import Resource, ResourceKey, State
+from tapsync.normalize import canonical
 from tapsync.providers.base import Provider, write_costs
 
 P = "taplytics"
@@ -89,7 +90,7 @@ class TaplyticsProvider(Provider):
                                costs=write_costs(create=0, update=0, delete=1)),
         "push_campaign": KindSpec(P, "push_campaign", 1, can_update=False, can_delete=False,
                                   sends=True, immutable=True, unmanaged_is_history=True,
-                                  describe=describe_push,
+                                  describe=describe_push, send_deadline=send_deadline,
                                   costs=write_costs(create=1, update=0, delete=0, send=1)),
         # custom_data is owned whole: a key dropped from the manifest is removed live
         "user": KindSpec(P, "user", 1, costs=write_costs(create=1, update=1, delete=1),
@@ -137,6 +138,48 @@ class TaplyticsProvider(Provider):
         wanted = [o for o in await self._collection(path) if o.get("name") == key.leaf]
         return next(iter(self._by_name(key.kind, wanted, translate)), None)
 
+    # ------------------------------------------------------------------ importing
+
+    async def read_all(self, kinds: Collection[str], *, limit: int | None = None) -> State:
+        """Every live object of ``kinds``, for ``tapsync import``: unlike :meth:`read`,
+        sent pushes and users are listed whole when asked for. Users are listed by token
+        pages (``/v2/usersByToken``), the one listing that stays cheap at millions; with
+        ``limit``, listing stops once more than ``limit`` users are found, so the caller can
+        refuse the import without having paged through the whole project."""
+        unknown = sorted(set(kinds) - set(self.SPECS))
+        if unknown:
+            raise ProviderError(f"taplytics has no kind(s) {', '.join(unknown)}")
+        experiments, pushes, users = await asyncio.gather(
+            self._collection("/v2/experiments") if "experiment" in kinds else _nothing(),
+            self._collection("/v2/push") if "push_campaign" in kinds else _nothing(),
+            self._all_users(limit) if "user" in kinds else _no_users())
+        return State([*self._by_name("experiment", experiments, _experiment),
+                      *self._by_name("push_campaign", pushes, push_attrs), *users])
+
+    async def _all_users(self, limit: int | None) -> list[Resource]:
+        """Every user that has an identity a manifest can write (``user_id``, else
+        ``email``), the first of namesakes, in the API's order; at most ``limit + 1``."""
+        found: dict[ResourceKey, Resource] = {}
+        params: dict[str, str] = {"per_page": PER_PAGE}
+        tokens: set[str] = set()
+        while True:
+            body = await self.api.json("GET", "/v2/usersByToken", params=params)
+            if not isinstance(body, dict) or not isinstance(body.get("users"), list):
+                raise ProviderError("taplytics GET /v2/usersByToken: expected an object "
+                                    "with a list of users")
+            for obj in body["users"]:
+                r = _listed_user(obj) if isinstance(obj, dict) else None
+                if r is not None:
+                    found.setdefault(r.key, r)
+            token = body.get("nextPaginationToken")
+            if (limit is not None and len(found) > limit) or not token or not body["users"]:
+                return list(found.values())
+            if str(token) in tokens or len(tokens) >= MAX_PAGES:
+                raise ProviderError("taplytics GET /v2/usersByToken: the pagination tokens "
+                                    "loop")
+            tokens.add(str(token))
+            params = {"per_page": PER_PAGE, "paginationToken": str(token)}
+
     async def _collection(self, path: str) -> list[dict[str, Any]]:
         """Every page, following ``next`` links verbatim (never building one)."""
         items: list[dict[str, Any]] = []
@@ -166,10 +209,7 @@ class TaplyticsProvider(Provider):
             raise
         if not isinstance(obj, dict):
             raise ProviderError("taplytics GET /v2/users: expected a user object")
-        attrs: dict[str, Any] = {f: obj.get(f) or "" for f in USER_TEXT if f != field}
-        attrs["custom_data"] = dict(obj.get("custom_data") or {})
-        return Resource(ResourceKey(P, "user", (ident,)), attrs=attrs,
-                        meta={"id": obj.get("id"), "identity": field})
+        return _user_resource(obj, ident, field, obj.get("custom_data"))
 
     @staticmethod
     def _by_name(kind: str, objects: list[dict[str, Any]],
@@ -253,8 +293,45 @@ async def _nothing() -> list[dict[str, Any]]:
     return []
 
 
+async def _no_users() -> list[Resource]:
+    return []
+
+
+def _user_resource(obj: Mapping[str, Any], ident: str, field: str,
+                   custom_data: Any) -> Resource:
+    """A user as planned: text fields other than its identity (unset → ``""``), and its
+    ``custom_data`` (which list items call ``metadata``)."""
+    attrs: dict[str, Any] = {f: obj.get(f) or "" for f in USER_TEXT if f != field}
+    attrs["custom_data"] = dict(custom_data or {})
+    return Resource(ResourceKey(P, "user", (ident,)), attrs=attrs,
+                    meta={"id": obj.get("id"), "identity": field})
+
+
+def _listed_user(obj: Mapping[str, Any]) -> Resource | None:
+    """A ``/v2/usersByToken`` item, identified as a manifest would (``user_id``, else
+    ``email``); ``None`` for a user with neither (an anonymous device: nothing to write)."""
+    for field in ("user_id", "email"):
+        ident = obj.get(field)
+        if isinstance(ident, str) and ident:
+            return _user_resource(obj, ident, field, obj.get("metadata"))
+    return None
+
+
 def _experiment(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {"status": obj.get("status") or "", "description": obj.get("description") or ""}
+    """An experiment as a manifest writes it: status, description and each variation's
+    ``name`` and ``distributionPercent``, in name order (the API documents none). Ids,
+    dynamic variables and web elements are the dashboard's business; so is the
+    baseline, which the API keeps apart from ``variations``."""
+    variations = []
+    for v in obj.get("variations") or ():
+        if isinstance(v, Mapping) and isinstance(v.get("name"), str):
+            item: dict[str, Any] = {"name": v["name"]}
+            if v.get("distributionPercent") is not None:
+                item["distributionPercent"] = v["distributionPercent"]
+            variations.append(item)
+    return canonical(P, "experiment", {"status": obj.get("status") or "",
+                                       "description": obj.get("description") or "",
+                                       "variations": variations})
 
 
 def _decode(response: Any, path: str) -> Any:
