@@ -15,8 +15,9 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
@@ -24,13 +25,13 @@ import click
 import yaml
 
 from tapsync import __version__, engine, policy
+from tapsync.budget import Budget
 from tapsync.changes import Action, Plan
 from tapsync.config import Config, find_config, load_config
 from tapsync.errors import (
     ApplyFailed,
     Interrupted,
     ManifestError,
-    NotBuiltYet,
     PlanRefused,
     Problem,
     TapsyncError,
@@ -38,8 +39,13 @@ from tapsync.errors import (
 )
 from tapsync.executor import ApplyResult, ChangeResult, Journal
 from tapsync.model import ResourceKey, State
-from tapsync.planfile import plan_from_dict, plan_to_dict
+from tapsync.planfile import binding, binding_problem, plan_from_dict, plan_to_dict
 from tapsync.render import render_plan
+from tapsync.render.problems import (
+    render_problems_github,
+    render_problems_json,
+    render_problems_text,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -207,44 +213,14 @@ def validate(config: str | None, sandbox: bool, env_name: str | None, verbose: i
 
 def _print_problems(problems: Sequence[Problem], fmt: str, out: Output, *, files: int,
                     resources: int) -> None:
-    errors = [p for p in problems if p.severity == "error"]
-    warnings = [p for p in problems if p.severity != "error"]
+    """``validate``'s report on stdout; paths relative to here (the repository in CI)."""
     if fmt == "json":
-        doc = {"format_version": "1", "valid": not errors, "files": files,
-               "resources": resources,
-               "problems": [{"file": p.file, "line": p.line, "column": p.column,
-                             "path": p.json_path, "severity": p.severity,
-                             "message": p.message} for p in problems]}
-        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
-        return
-    if fmt == "github":
-        for p in problems:
-            level = "error" if p.severity == "error" else "warning"
-            click.echo(f"::{level} file={_gh(p.file)},line={p.line},col={p.column}::"
-                       f"{_gh(p.json_path + ': ' + p.message)}")
-        return
-    for p in problems:
-        colour = "red" if p.severity == "error" else "yellow"
-        click.echo(f"{p.file}:{p.line}:{p.column}: {p.json_path}: "
-                   + out.style(p.severity, fg=colour) + f": {p.message}", color=out.color)
-    if errors:
-        click.echo(out.style(f"Invalid: {len(errors)} error(s), {len(warnings)} warning(s) "
-                             f"in {files} file(s).", fg="red", bold=True), color=out.color)
+        render_problems_json(problems, sys.stdout, files=files, resources=resources)
+    elif fmt == "github":
+        render_problems_github(problems, sys.stdout, base=str(Path.cwd()))
     else:
-        click.echo(out.style(f"Valid: {resources} object(s) in {files} file(s)", fg="green")
-                   + (f", {len(warnings)} warning(s)." if warnings else "."), color=out.color)
-
-
-def _gh(text: str) -> str:
-    """Escape a workflow-command value (GitHub's own rules for %, CR, LF, ',' and ':')."""
-    return (text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            .replace(",", "%2C").replace("::", "%3A%3A"))
-
-
-# ------------------------------------------------------------------- not yet built
-
-def _not_built(name: str, issue: str) -> NoReturn:
-    raise NotBuiltYet(f"'tapsync {name}' is not built yet ({issue}).")
+        render_problems_text(problems, sys.stdout, files=files, resources=resources,
+                             color=out.color, base=str(Path.cwd()))
 
 
 # ------------------------------------------------------------------- plan and apply
@@ -261,8 +237,13 @@ class Prepared:
     transport: Any
 
 
-def _prepare(opts: Options, plan: Plan | None = None) -> Prepared:
-    """Config, manifests (warnings to stderr), credentials and, with --sandbox, the app."""
+def _prepare(opts: Options, plan: Plan | None = None,
+             made_for: dict[str, Any] | None = None) -> Prepared:
+    """Config, manifests (warnings to stderr), credentials and, with --sandbox, the app.
+
+    For a saved ``plan``, refuses before anything is contacted when the plan was made for
+    another environment, base URL or credentials than this command has (``made_for``).
+    """
     from tapsync.manifest import LintOptions, check
 
     cfg = opts.load()
@@ -273,13 +254,39 @@ def _prepare(opts: Options, plan: Plan | None = None) -> Prepared:
         opts.out.info(f"{p.file}:{p.line}:{p.column}: {p.json_path}: warning: {p.message}")
     desired = engine.apply_overrides(checked.state, cfg)
     names = sorted(engine.used_providers(desired, plan))
-    transport = None
     if opts.sandbox:
-        transport = _sandbox_transport(cfg)
         creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in names}
     else:
         creds = engine.credentials_from(os.environ, cfg, names)
-    return Prepared(opts, cfg, desired, names, creds, transport)
+    prep = Prepared(opts, cfg, desired, names, creds, None)
+    if plan is not None:
+        _check_made_for(prep, plan, made_for)
+    if opts.sandbox:
+        prep.transport = _sandbox_transport(cfg)
+    return prep
+
+
+def _made_for(prep: Prepared) -> dict[str, Any]:
+    """Where this command reads and writes, as a saved plan records it (no secret)."""
+    return binding(prep.config.environment, prep.opts.sandbox, {
+        n: (engine.SANDBOX_BASE_URL if prep.opts.sandbox else prep.config.providers[n].base_url,
+            prep.credentials.get(n, {}))
+        for n in prep.names})
+
+
+def _check_made_for(prep: Prepared, plan: Plan, saved: dict[str, Any] | None) -> None:
+    """Refuse a saved plan made elsewhere; an older plan, which does not say, is warned of."""
+    if saved is None:
+        prep.opts.out.info("warning: this saved plan does not record the environment and "
+                           "project it was made for (an older tapsync made it), so that "
+                           "was not checked")
+        return
+    problem = binding_problem(
+        saved, _made_for(prep), {c.key.provider for c in plan.changes},
+        {n: list(p.credential_env.values()) for n, p in prep.config.providers.items()
+         if not prep.opts.sandbox})
+    if problem:
+        raise PlanRefused(problem)
 
 
 def _parse_targets(targets: Sequence[str]) -> list[ResourceKey]:
@@ -289,6 +296,7 @@ def _parse_targets(targets: Sequence[str]) -> list[ResourceKey]:
 async def _read_and_plan(prep: Prepared, session: engine.Session,
                          targets: Sequence[ResourceKey]) -> tuple[State, Plan]:
     prep.opts.out.debug(f"reading live state of {', '.join(prep.names) or 'no provider'}…")
+    _announce_waits(session, prep.opts)
     live = await engine.read_live(session, prep.desired)
     return live, engine.make_plan(session, prep.desired, live, targets)
 
@@ -338,6 +346,7 @@ def plan(config: str | None, sandbox: bool, env_name: str | None, verbose: int, 
     if out_file:
         doc = plan_to_dict(the_plan)
         doc["refusals"] = refusals
+        doc["made_for"] = _made_for(prep)
         _write_atomically(Path(out_file), json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         opts.out.info(f"Saved the plan to {out_file}; apply exactly it with "
                       f"'tapsync apply {out_file}'.")
@@ -379,17 +388,19 @@ def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
     opts = _options(config, sandbox, env_name, verbose, quiet, no_color)
     saved: Plan | None = None
     saved_refusals: list[str] = []
+    made_for: dict[str, Any] | None = None
     if planfile:
         if targets:
             raise UsageError("--target cannot narrow a saved plan; plan again with --target")
-        saved, saved_refusals = _load_planfile(Path(planfile))
+        saved, saved_refusals, made_for = _load_planfile(Path(planfile))
     keys = _parse_targets(targets)
-    prep = _prepare(opts, saved)
+    prep = _prepare(opts, saved, made_for)
     stop = asyncio.Event()
 
     async def go() -> tuple[Plan, ApplyResult, Plan, Path | None]:
         async with engine.connect(prep.config, prep.names, prep.credentials,
                                   transport=prep.transport) as session:
+            _announce_waits(session, opts)
             if saved is None:
                 live, the_plan = await _read_and_plan(prep, session, keys)
                 render_plan("text", the_plan, sys.stdout, color=opts.color)
@@ -401,11 +412,17 @@ def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
                 await engine.check_stale(session, the_plan)
             refusals = [*policy.check_errors(the_plan), *refusals,
                         *policy.check_cost(the_plan, max_cost),
-                        *policy.check_sends(the_plan, allow_send)]
+                        *policy.check_sends(the_plan, allow_send),
+                        *policy.check_send_times(the_plan, datetime.now(timezone.utc))]
             if refusals:
                 raise PlanRefused("refusing to apply:\n  " + "\n  ".join(refusals))
             if not [c for c in the_plan.changes if c.action is not Action.MANUAL]:
                 return the_plan, ApplyResult(), Plan(), None
+            for name, budget in sorted(session.budgets.items()):
+                for line in budget_spent(name, budget):
+                    opts.out.debug(line)
+            for warning in budget_warnings(session.budgets, the_plan):
+                opts.out.info(opts.out.style(warning, fg="yellow"))
             if saved is None and not auto_approve:
                 _confirm(opts)
             journal = Journal(prep.config.state_dir / "journal")
@@ -423,7 +440,8 @@ def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
     _report(opts, the_plan, result, after, journal_path)
 
 
-def _load_planfile(path: Path) -> tuple[Plan, list[str]]:
+def _load_planfile(path: Path) -> tuple[Plan, list[str], dict[str, Any] | None]:
+    """The plan, the guards' refusals when it was made, and where it was made for."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -431,7 +449,10 @@ def _load_planfile(path: Path) -> tuple[Plan, list[str]]:
     if not isinstance(doc, dict):
         raise UsageError(f"{path}: not a saved plan (expected a JSON object)")
     refusals = doc.get("refusals") or []
-    return plan_from_dict(doc), [str(r) for r in refusals]
+    made_for = doc.get("made_for")
+    if made_for is not None and not isinstance(made_for, dict):
+        raise UsageError(f"{path}: not a valid saved plan: 'made_for' is not an object")
+    return plan_from_dict(doc), [str(r) for r in refusals], made_for
 
 
 def _confirm(opts: Options) -> None:
@@ -447,9 +468,7 @@ async def _run_with_progress(session: engine.Session, the_plan: Plan, journal: J
     """Apply with a progress bar on a terminal; Ctrl-C lets in-flight calls finish."""
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-    for name, budget in session.budgets.items():
-        budget.on_wait = _waiter(opts, name)
+        loop.add_signal_handler(signal.SIGINT, _on_ctrl_c(stop, opts, journal))
     total = sum(c.cost for c in the_plan.changes if c.action is not Action.MANUAL)
     bar_wanted = sys.stderr.isatty() and opts.verbosity >= 0
     with click.progressbar(length=max(total, 1), label="Applying", file=sys.stderr,
@@ -480,6 +499,74 @@ class _NoBar:
         return None
 
 
+def _on_ctrl_c(stop: asyncio.Event, opts: Options, journal: Journal) -> Callable[[], None]:
+    """The first Ctrl-C stops new calls and lets those in flight finish (exit 130 then);
+    a second one quits at once, as Ctrl-C does by default, for whoever cannot wait."""
+    def on_sigint() -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # propagates out of the event loop (asyncio lets it)
+        stop.set()
+        where = f" The journal is {journal.path}." if journal.path is not None else ""
+        opts.out.info("\nInterrupted: starting no new calls; waiting for the ones in flight "
+                      f"to finish (press Ctrl-C again to quit at once).{where}")
+    return on_sigint
+
+
+def budget_spent(provider: str, budget: Budget) -> list[str]:
+    """``amplitude: 29 of 7,200 units spent in the hourly budget …``, one per weighted
+    window: what this run's reads and earlier runs with the key already used."""
+    return [f"{provider}: {use.spent:,} of {use.window.limit:,} units spent in the "
+            f"{use.window.describe()} (this run's reads and earlier runs with this key); "
+            f"{use.available:,} left" for use in budget.remaining().windows
+            if use.window.weighted]
+
+
+def budget_warnings(budgets: Mapping[str, Budget], the_plan: Plan) -> list[str]:
+    """One warning per provider whose share of the plan is more than its budget has left."""
+    out: list[str] = []
+    for name, budget in sorted(budgets.items()):
+        cost = sum(c.cost for c in the_plan.changes
+                   if c.key.provider == name and c.action is not Action.MANUAL)
+        warning = over_budget(name, cost, budget)
+        if warning is not None:
+            out.append(warning)
+    return out
+
+
+def over_budget(provider: str, cost: int, budget: Budget) -> str | None:
+    """Say up front when ``cost`` is more than a weighted window has left, and for how
+    long the apply will then pause: better than finding a silent hour-long wait midway.
+
+    "Left" already excludes the reserve and what was spent in the window so far (this
+    run's reads, and earlier runs with the same key, see :mod:`tapsync.spendlog`).
+    """
+    if cost <= 0:
+        return None
+    state = budget.remaining()
+    for use in state.windows:
+        if not use.window.weighted or cost <= use.available:
+            continue
+        window = use.window
+        hourly = window.seconds == 3600
+        which = "this hour's budget" if hourly else f"the {window.describe()}"
+        spent_in = "in the last hour" if hourly else f"in the last {window.seconds:g} s"
+        less = [f"reserve {budget.reserve:,}"] if budget.reserve else []
+        less += [f"{use.spent:,} spent {spent_in}"] if use.spent else []
+        why = f" ({window.limit:,} − " + " − ".join(less) + ")" if less else ""
+        pause = budget.wait_estimate(1, exhausted=True)
+        return (f"{provider}: this plan costs {cost:,} units, more than the "
+                f"{use.available:,} left in {which}{why}; apply will pause about "
+                f"{_duration(pause)} when the budget runs out")
+    return None
+
+
+def _announce_waits(session: engine.Session, opts: Options) -> None:
+    """Say on stderr when a budget makes a call wait a second or more: with the spend of
+    earlier runs remembered (:mod:`tapsync.spendlog`), even a plan can meet a full hour."""
+    for name, budget in session.budgets.items():
+        budget.on_wait = _waiter(opts, name)
+
+
 def _waiter(opts: Options, provider: str) -> Callable[[float, str], None]:
     def on_wait(seconds: float, reason: str) -> None:
         if seconds >= 1:
@@ -498,6 +585,8 @@ def _report(opts: Options, the_plan: Plan, result: ApplyResult, after: Plan,
     if not result.results:
         click.echo("No changes to apply.")
         return
+    if result.interrupted:
+        _report_interrupted(opts, result, journal_path)
     ok = len(result.applied)
     failed = [r for r in result.results if r.status == "failed"]
     skipped = [r for r in result.results if r.status == "skipped"]
@@ -512,8 +601,6 @@ def _report(opts: Options, the_plan: Plan, result: ApplyResult, after: Plan,
         click.echo(f"  skipped {r.change.key.address}: {r.message}")
     if journal_path is not None:
         opts.out.info(f"Journal: {journal_path}")
-    if result.interrupted:
-        raise Interrupted("interrupted: calls in flight finished; plan again to see what is left")
     if failed or skipped:
         raise ApplyFailed(f"{len(failed) + len(skipped)} change(s) did not apply; "
                           "the others did (see above)")
@@ -523,6 +610,33 @@ def _report(opts: Options, the_plan: Plan, result: ApplyResult, after: Plan,
         raise ApplyFailed("applied, but these did not converge (the service holds other "
                           "values than were written):\n  " + "\n  ".join(lines))
     opts.out.info(opts.out.style("Converged: a new plan shows no changes.", fg="green"))
+
+
+def _report_interrupted(opts: Options, result: ApplyResult, journal_path: Path | None
+                        ) -> NoReturn:
+    """After Ctrl-C: what was applied, what was not (never started), what stopped partway
+    or failed, and where the journal is; then exit 130."""
+    ok = len(result.applied)
+    failed = [r for r in result.results if r.status == "failed"]
+    not_started = [r for r in result.results if r.not_started]
+    other = [r for r in result.results if r.status == "skipped" and not r.not_started]
+    counts = [f"{ok} applied", f"{len(not_started)} not applied"]
+    counts += [f"{len(other)} stopped partway or skipped"] if other else []
+    counts += [f"{len(failed)} failed"] if failed else []
+    click.echo(opts.out.style("Apply interrupted: " + ", ".join(counts) + ".", bold=True),
+               color=opts.color)
+    for r in failed:
+        click.echo(opts.out.style("  failed ", fg="red") + f"{r.change.key.address}: {r.message}",
+                   color=opts.color)
+    for r in other:
+        click.echo(f"  skipped {r.change.key.address}: {r.message}")
+    for r in not_started:
+        click.echo(f"  not applied {r.change.key.address}")
+    missed = len(not_started) + len(other) + len(failed)
+    where = f"; the journal is {journal_path}" if journal_path is not None else ""
+    raise Interrupted(f"interrupted (Ctrl-C) after the calls in flight finished: {ok} "
+                      f"change(s) applied, {missed} not{where}; plan again to see what "
+                      "is left")
 
 
 @cli.command()
@@ -619,46 +733,51 @@ def _today() -> str:
               help="Import this provider (repeatable; default: every supported one).")
 @click.option("--kinds", metavar="KIND[,KIND…]",
               help="Only these kinds, e.g. event_type,user_property (event_type brings its "
-                   "own properties; event_property means the shared ones).")
+                   "own properties; event_property means the shared ones). Default: every "
+                   "kind except push_campaign and user, which only --kinds imports.")
+@click.option("--max-users", type=click.IntRange(min=1), metavar="N",
+              help="With --kinds user: refuse (writing nothing) when the project holds more "
+                   "than N users (default: 10000).")
 @click.option("--split", type=click.Choice(["kind", "category"]), default="kind",
               show_default=True,
               help="One file per kind, or (Amplitude) one per category with its events.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def import_(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
             quiet: int, no_color: bool, out_dir: str, providers: Sequence[str],
-            kinds: str | None, split: str, force: bool) -> None:
+            kinds: str | None, max_users: int | None, split: str, force: bool) -> None:
     """Write manifests from live state; planning them right after shows no changes.
 
     Writes only fields set live (defaults stay unowned), skips built-in and deleted
     objects, and refuses to overwrite existing files unless --force.
+
+    Imported by default: amplitude category, event_type, event_property,
+    user_property; taplytics experiment.
+
+    Only when --kinds names them: taplytics push_campaign (sent pushes are history and a
+    project may hold thousands; an imported push plans no change, never a send) and
+    taplytics user (a project may hold millions: users are paged, up to --max-users).
     """
-    from tapsync.importer import import_files, kinds_of
+    from tapsync.importer import MAX_USERS, import_files
 
     opts = _options(config, sandbox, env_name, verbose, quiet, no_color)
     cfg = opts.load()
     names = sorted(providers) if providers else sorted(engine.PROVIDER_CLASSES)
-    wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else []
-    known = {k for n in names for k in kinds_of(n)}
-    unknown = sorted(set(wanted) - known)
-    if unknown:
-        raise UsageError(f"--kinds: unknown kind(s) {', '.join(unknown)} "
-                         f"(known: {', '.join(sorted(known))})")
+    asked = _import_kinds(names, kinds)
+    limit = max_users or MAX_USERS
     transport: Any = None
     if opts.sandbox:
         transport = _sandbox_transport(cfg)
-        creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in names}
+        creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in asked}
     else:
-        creds = engine.credentials_from(os.environ, cfg, names)
-    live, _ = asyncio.run(_read_everything(cfg, names, creds, transport, State()))
+        creds = engine.credentials_from(os.environ, cfg, sorted(asked))
+    live = asyncio.run(_read_for_import(cfg, asked, creds, transport, limit))
+    _refuse_too_many_users(live, asked, limit)
     files: dict[Path, str] = {}
     when = _today()
-    for name in names:
+    for name, mine in asked.items():
         origin = "the tapsync sandbox" if opts.sandbox else cfg.providers[name].base_url
-        mine = [k for k in wanted if k in kinds_of(name)]
-        if wanted and not mine:
-            continue
         for rel, text in import_files(live, provider=name, origin=origin, when=when,
-                                      kinds=mine or None, split=split).items():
+                                      kinds=mine, split=split).items():
             files[Path(out_dir) / rel] = text
     if not files:
         opts.out.info("Nothing to import: no live objects of those kinds.")
@@ -677,6 +796,45 @@ def import_(config: str | None, sandbox: bool, env_name: str | None, verbose: in
         opts.out.info(f"Note: {out_dir} is not under the manifests listed in {cfg.path}; "
                       "add it there for plan and drift to read it.")
     opts.out.info(f"Imported {len(files)} file(s); 'tapsync plan' should now show no changes.")
+
+
+def _import_kinds(names: Sequence[str], kinds: str | None) -> dict[str, tuple[str, ...]]:
+    """Provider → the kinds to import from it: ``--kinds`` (providers it does not concern
+    are not contacted), else each provider's default kinds."""
+    from tapsync.importer import default_kinds, kinds_of
+
+    wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else []
+    known = {k for n in names for k in kinds_of(n)}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise UsageError(f"--kinds: unknown kind(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(known))})")
+    if not wanted:
+        return {n: default_kinds(n) for n in names}
+    asked = {n: tuple(k for k in kinds_of(n) if k in wanted) for n in names}
+    return {n: mine for n, mine in asked.items() if mine}
+
+
+async def _read_for_import(cfg: Config, asked: dict[str, tuple[str, ...]],
+                           credentials: dict[str, dict[str, str]], transport: Any,
+                           limit: int) -> State:
+    """Each provider's whole collections of the kinds asked for; nothing is written."""
+    async with engine.connect(cfg, sorted(asked), credentials, transport=transport) as session:
+        states = await asyncio.gather(*(session.providers[n].read_all(kinds, limit=limit)
+                                        for n, kinds in asked.items()))
+    return State([r for state in states for r in state])
+
+
+def _refuse_too_many_users(live: State, asked: dict[str, tuple[str, ...]],
+                           limit: int) -> None:
+    """Manifests are for a handful of QA and demo accounts, not a user base: past the
+    cap, import nothing rather than a truncated list that looks complete."""
+    for name, kinds in asked.items():
+        if "user" in kinds and len(live.of_kind(name, "user")) > limit:
+            raise UsageError(f"{name} holds more than {limit} users: nothing was written. "
+                             "Manifests are meant for a few QA and demo accounts; pass "
+                             "--max-users N to import more, or declare the users you need "
+                             "by hand.")
 
 
 def _sandbox_transport(cfg: Config) -> Any:
@@ -723,23 +881,35 @@ def load_fixtures(config: str | None, sandbox: bool, env_name: str | None, verbo
 
 
 @sandbox.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
-@click.option("--state", "state", metavar="FILE", help="SQLite file (default: in memory).")
-@click.option("--latency-ms", default=0.0, type=float, show_default=True,
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="ADDRESS",
+              help="Address to listen on; keep it loopback (the credentials are public "
+                   "defaults).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535),
+              help="TCP port to listen on.")
+@click.option("--state", "state", metavar="FILE",
+              help="SQLite file kept across restarts; its folder must exist "
+                   "(default: in memory).")
+@click.option("--latency-ms", default=0.0, type=click.FloatRange(min=0), show_default=True,
               help="Added to every emulated API call.")
 @click.option("--legacy-delete", is_flag=True,
               help="The seed's older rule: only planned items can be deleted.")
 def serve(host: str, port: int, state: str | None, latency_ms: float,
           legacy_delete: bool) -> None:
-    """Serve the emulated APIs over HTTP (all providers on one port)."""
+    """Serve the emulated APIs over HTTP (all providers on one port) until stopped.
+
+    Ctrl-C or SIGTERM stops it; with --state, what was written stays in FILE.
+    """
     from tapsync.config import is_loopback
     from tapsync.sandbox import serve as run
+    from tapsync.sandbox.store import MissingStateFolder
 
     if not is_loopback(host):
         click.echo(f"warning: serving the sandbox on {host}, which is not a loopback "
                    "address; its credentials are public defaults", err=True)
-    run(host, port, state, latency_ms, legacy_delete)
+    try:
+        run(host, port, state, latency_ms, legacy_delete)
+    except MissingStateFolder as exc:
+        raise UsageError(f"--state: {exc}") from None
 
 
 # ---------------------------------------------------------------------------- entry

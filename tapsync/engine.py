@@ -9,13 +9,15 @@ path. Credentials arrive as plain values (the CLI read them); the transport is i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 
 from tapsync.budget import Budget, Window
-from tapsync.changes import Action, KindSpec, Plan
+from tapsync.changes import Action, Change, KindSpec, Plan
 from tapsync.config import Config, ProviderConfig
 from tapsync.errors import ConfigError, StalePlanError
 from tapsync.executor import ApplyResult, Executor, Journal, Progress
@@ -28,6 +30,7 @@ from tapsync.planner import plan as compute_plan
 from tapsync.providers.amplitude import AmplitudeProvider
 from tapsync.providers.base import Provider
 from tapsync.providers.taplytics import TaplyticsProvider
+from tapsync.spendlog import SpendLog, path_for
 
 PROVIDER_CLASSES: Mapping[str, type[Provider]] = {
     "amplitude": AmplitudeProvider,
@@ -133,12 +136,31 @@ class Session:
         return all_specs()
 
 
+def _spend_log(config: Config, name: str, base_url: str, creds: Mapping[str, str],
+               budget: Budget, now: float) -> SpendLog | None:
+    """Preload what earlier runs spent with this key in the budget's windows, if any."""
+    if not budget.windows:
+        return None
+    horizon = max(w.seconds for w in budget.windows)
+    spend_log = SpendLog(path_for(config.state_dir, name, base_url, creds), horizon)
+    budget.preload(spend_log.load(now), now)
+    return spend_log
+
+
 @asynccontextmanager
 async def connect(config: Config, names: Sequence[str],
                   credentials: Mapping[str, Mapping[str, str]], *,
-                  transport: Transport | None = None) -> AsyncIterator[Session]:
-    """Open one client per provider; close them all however the block ends."""
+                  transport: Transport | None = None,
+                  wall: Callable[[], float] = time.time) -> AsyncIterator[Session]:
+    """Open one client per provider; close them all however the block ends.
+
+    Each budget starts with what earlier runs spent with the same key in the last window
+    (``.tapsync/spend/``, see :mod:`tapsync.spendlog`), and what this run spent is added
+    there at the end, however the block ends. ``wall`` is the wall clock those records
+    are stamped with.
+    """
     session = Session(config)
+    logs: dict[str, SpendLog] = {}
     try:
         for name in sorted(names):
             cls = PROVIDER_CLASSES[name]
@@ -149,15 +171,23 @@ async def connect(config: Config, names: Sequence[str],
                                  allow_insecure=transport is not None,
                                  **cls.client_options(creds))
             budget = _budget(pcfg)
+            spend_log = _spend_log(config, name, base_url, creds, budget, wall())
             api = ApiClient(name, client, limiter=budget, cost=cls.method_cost,
                             secrets=[v for v in creds.values() if v])
             session.providers[name] = cls(api)
             session.clients[name] = api
             session.budgets[name] = budget
+            if spend_log is not None:
+                logs[name] = spend_log
         yield session
     finally:
-        for api in session.clients.values():
-            await api.aclose()
+        try:
+            for name, spend_log in logs.items():
+                now = wall()
+                spend_log.save(session.budgets[name].ledger(now), now)
+        finally:
+            for api in session.clients.values():
+                await api.aclose()
 
 
 def _prune(config: Config) -> bool | frozenset[str]:
@@ -177,10 +207,13 @@ async def read_live(session: Session, desired: State) -> State:
 
 
 def make_plan(session: Session, desired: State, live: State,
-              targets: Sequence[ResourceKey] = ()) -> Plan:
+              targets: Sequence[ResourceKey] = (), now: datetime | None = None) -> Plan:
+    """The plan, as of ``now`` (default: the real UTC clock; a push scheduled before it
+    cannot be sent)."""
     budgets = {n: session.config.providers[n].budget for n in session.providers}
     return compute_plan(desired, live, session.specs(), prune=_prune(session.config),
-                        targets=targets, reads=session.reads(), budgets=budgets)
+                        targets=targets, reads=session.reads(), budgets=budgets,
+                        now=now if now is not None else datetime.now(timezone.utc))
 
 
 async def check_stale(session: Session, plan: Plan) -> None:
@@ -209,9 +242,33 @@ async def apply_plan(session: Session, plan: Plan, *, journal: Journal,
 
 
 async def converge(session: Session, desired: State, applied: Plan) -> Plan:
-    """Read again and re-plan the objects the apply touched: the result must be empty."""
-    touched = [c.key for c in applied.changes if c.action is not Action.MANUAL]
-    if not touched:
+    """Read again what the apply touched and re-plan it: the result must be empty.
+
+    Narrowed on both sides: only the touched objects (and what their re-plan depends on)
+    are read, see :func:`read_touched`, and the plan is targeted at them, so a change
+    anywhere else (someone editing the UI meanwhile) is not blamed on this apply.
+    """
+    done = [c for c in applied.changes if c.action is not Action.MANUAL]
+    if not done:
         return Plan()
-    live = await read_live(session, desired)
-    return make_plan(session, desired, live, targets=touched)
+    live = await read_touched(session, desired, done)
+    return make_plan(session, desired, live, targets=[c.key for c in done])
+
+
+async def read_touched(session: Session, desired: State, changes: Sequence[Change]) -> State:
+    """The live state a re-plan of ``changes`` needs, each provider reading concurrently
+    only around the keys touched (a rename's old key too: it must be gone)."""
+    touched: dict[str, set[ResourceKey]] = {}
+    for c in changes:
+        for key in (c.key, c.from_key):
+            if key is not None:
+                touched.setdefault(key.provider, set()).add(key)
+    prune = _prune(session.config)
+    states = await asyncio.gather(*(session.providers[name].read_some(desired, keys,
+                                                                      prune=prune)
+                                    for name, keys in sorted(touched.items())))
+    live = State()
+    for s in states:
+        for r in s:
+            live.add(r)
+    return live
