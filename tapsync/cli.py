@@ -409,7 +409,7 @@ def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
                 the_plan = saved
                 render_plan("text", the_plan, sys.stdout, color=opts.color)
                 refusals = [] if force else saved_refusals
-                await engine.check_stale(session, the_plan)
+                await engine.check_stale(session, prep.desired, the_plan)
             refusals = [*policy.check_errors(the_plan), *refusals,
                         *policy.check_cost(the_plan, max_cost),
                         *policy.check_sends(the_plan, allow_send),

@@ -200,3 +200,42 @@ def test_no_secret_in_any_output_journal_or_plan(tmp_path: Path) -> None:
     for text in texts:
         for form in [*forms_of(SECRET, WRONG_SECRET), API_KEY]:
             assert form not in text
+
+
+# ------------------------------------------------------------------ stale check reads
+
+RESTORE = """\
+amplitude:
+  event_types:
+    - name: Play Song
+      description: old words
+      properties:
+""" + "".join(f"        - {{name: p{i}, type: number}}\n" for i in range(10))
+
+
+def test_a_saved_plan_restoring_a_deleted_event_is_not_taken_for_stale(
+        tmp_path: Path, served: tuple[Sandbox, str]) -> None:
+    """The stale check reads objects as the plan did (lists, deleted ones included): a
+    deleted event the plan restores still matches its fingerprint; and ten property
+    creates under it are checked with a few list calls, not one GET each."""
+    sandbox, url = served
+    ws = write_workspace(tmp_path, RESTORE)
+    asyncio.run(sandbox.fixtures({"ingest": [{"event_type": "Play Song"}], **LIVE}))
+    httpx.delete(url + "/api/2/taxonomy/event/Play%20Song",
+                 auth=DEFAULT_AMPLITUDE_CREDENTIALS).raise_for_status()
+    code, out, err = tapsync(ws, url, SANDBOX, "plan", "--out", str(ws / "p.json"))
+    assert code == 0, err
+    assert "1 to restore" in out and "10 to create" in out, out
+    asyncio.run(sandbox.admin("DELETE", "/stats"))
+
+    code, out, err = tapsync(ws, url, SANDBOX, "apply", str(ws / "p.json"))
+    stats = asyncio.run(sandbox.stats())
+    assert code == 0, err
+    assert "Converged" in err
+    reads = {label: e["count"] for label, e in stats["endpoints"].items()
+             if label.startswith("GET")}
+    # the stale check: the event list (the event is deleted, so it has no property list
+    # to read); the convergence check: the event list and the event's property list.
+    # Never a GET per object (that would be 11 before the writes).
+    assert reads == {"GET /api/2/taxonomy/event": 2,
+                     "GET /api/2/taxonomy/event-property": 1}, reads
