@@ -25,7 +25,8 @@ import pytest
 from click.testing import CliRunner
 
 from tapsync.budget import Budget, ManualClock, Window
-from tapsync.cli import cli, over_budget
+from tapsync.cli import cli
+from tapsync.cli.apply_report import over_budget
 from tapsync.config import Config
 from tapsync.engine import SANDBOX_BASE_URL, SANDBOX_CREDENTIALS, connect, read_live
 from tapsync.http import asgi_transport

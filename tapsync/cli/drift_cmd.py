@@ -1,0 +1,99 @@
+"""``tapsync drift``: the read-only comparison of live state with the manifests.
+
+Named ``drift_cmd`` so it is not mistaken for :mod:`tapsync.drift`, the pure report it
+builds on. That module, the ignore rules and the drift renderers are imported inside the
+command, as before the split, so loading the CLI does not load them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from tapsync import engine
+from tapsync.cli.common import common_options, make_options, prepare, today, write_atomically
+from tapsync.config import Config
+from tapsync.model import State
+
+
+@click.command()
+@common_options
+@click.option("--format", "fmt", default="text", show_default=True,
+              type=click.Choice(["text", "json", "markdown", "junit", "github"]),
+              help="text, json (versioned envelope), markdown (an issue or PR comment), "
+                   "junit (one test case per declared object), github (annotations).")
+@click.option("--out", "out_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write the report to FILE instead of stdout.")
+@click.option("--ignore-file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Glob patterns of addresses to set aside (default: .tapsyncignore "
+                   "beside tapsync.yaml).")
+@click.option("--write-baseline", is_flag=True,
+              help="Add today's drift to the ignore file, so tomorrow's report starts clean.")
+def drift(config: str | None, sandbox: bool, env_name: str | None, verbose: int, quiet: int,
+          no_color: bool, fmt: str, out_file: str | None, ignore_file: str | None,
+          write_baseline: bool) -> None:
+    """Compare live state with the manifests, without writing to any service.
+
+    Reports changed objects (field by field), missing ones (declared, not live),
+    unmanaged ones (live, declared by no manifest), unexpected ones (ingested without
+    being planned, where the API can tell), and coverage per kind. Exit 0 no drift,
+    2 drift, 1 error.
+    """
+    from tapsync import drift as drift_mod
+    from tapsync import ignore
+    from tapsync.render import render_drift
+
+    opts = make_options(config, sandbox, env_name, verbose, quiet, no_color)
+    prep = prepare(opts)
+    ignore_path = Path(ignore_file) if ignore_file else prep.config.root / ignore.FILE_NAME
+    rules = ignore.read(ignore_path)
+    live, reads = asyncio.run(_read_everything(prep.config, prep.names, prep.credentials,
+                                               prep.transport, prep.desired))
+    specs = engine.all_specs()
+    base = str(Path.cwd())
+    report = drift_mod.build(prep.desired, live, specs, ignore=rules, reads=reads, base=base)
+    if write_baseline:
+        existing = ignore_path.read_text(encoding="utf-8") if ignore_path.is_file() else ""
+        text = ignore.baseline(existing, [i.key for i in report.items], when=today())
+        if text != existing:
+            write_atomically(ignore_path, text)
+        opts.out.info(f"Baseline: {len(report.items)} address(es) added to {ignore_path}; "
+                      "commit it, and later drift is reported against it.")
+        report = drift_mod.build(prep.desired, live, specs, ignore=ignore.parse(text),
+                                 reads=reads, base=base)
+    _emit(out_file, lambda stream: render_drift(
+        fmt, report, stream, color=opts.color and fmt == "text" and not out_file))
+    if out_file:
+        opts.out.info(f"Wrote the drift report to {out_file}.")
+    if report.drifted:
+        raise SystemExit(2)
+
+
+async def _read_everything(cfg: Config, names: Sequence[str],
+                           credentials: dict[str, dict[str, str]], transport: Any,
+                           desired: State) -> tuple[State, dict[str, int]]:
+    """Whole collections (as prune would read them), for unmanaged objects and coverage;
+    nothing is written."""
+    from dataclasses import replace
+
+    whole = replace(cfg, safety=replace(cfg.safety, prune=True))
+    async with engine.connect(whole, names, credentials, transport=transport) as session:
+        live = await engine.read_live(session, desired)
+        return live, session.reads()
+
+
+def _emit(out_file: str | None, render: Callable[[TextIO], None]) -> None:
+    """Render to stdout, or whole to a file (a reader never sees half a report)."""
+    if not out_file:
+        render(sys.stdout)
+        return
+    import io
+
+    buf = io.StringIO()
+    render(buf)
+    write_atomically(Path(out_file), buf.getvalue())

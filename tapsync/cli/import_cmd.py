@@ -1,0 +1,141 @@
+"""``tapsync import``: manifests written from live state, for adopting a project.
+
+The importer is imported inside the command (as before the split): only this command
+needs it, and loading the CLI stays cheap for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tapsync import engine
+from tapsync.cli.common import (
+    common_options,
+    make_options,
+    sandbox_transport,
+    today,
+    write_atomically,
+)
+from tapsync.config import Config
+from tapsync.errors import UsageError
+from tapsync.model import State
+
+
+@click.command(name="import")
+@common_options
+@click.option("--out", "out_dir", metavar="DIR", required=True,
+              type=click.Path(file_okay=False),
+              help="Folder to write the manifests into (created if needed).")
+@click.option("--provider", "providers", multiple=True, metavar="NAME",
+              type=click.Choice(sorted(engine.PROVIDER_CLASSES)),
+              help="Import this provider (repeatable; default: every supported one).")
+@click.option("--kinds", metavar="KIND[,KIND…]",
+              help="Only these kinds, e.g. event_type,user_property (event_type brings its "
+                   "own properties; event_property means the shared ones). Default: every "
+                   "kind except push_campaign and user, which only --kinds imports.")
+@click.option("--max-users", type=click.IntRange(min=1), metavar="N",
+              help="With --kinds user: refuse (writing nothing) when the project holds more "
+                   "than N users (default: 10000).")
+@click.option("--split", type=click.Choice(["kind", "category"]), default="kind",
+              show_default=True,
+              help="One file per kind, or (Amplitude) one per category with its events.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def import_(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
+            quiet: int, no_color: bool, out_dir: str, providers: Sequence[str],
+            kinds: str | None, max_users: int | None, split: str, force: bool) -> None:
+    """Write manifests from live state; planning them right after shows no changes.
+
+    Writes only fields set live (defaults stay unowned), skips built-in and deleted
+    objects, and refuses to overwrite existing files unless --force.
+
+    Imported by default: amplitude category, event_type, event_property,
+    user_property; taplytics experiment.
+
+    Only when --kinds names them: taplytics push_campaign (sent pushes are history and a
+    project may hold thousands; an imported push plans no change, never a send) and
+    taplytics user (a project may hold millions: users are paged, up to --max-users).
+    """
+    from tapsync.importer import MAX_USERS, import_files
+
+    opts = make_options(config, sandbox, env_name, verbose, quiet, no_color)
+    cfg = opts.load()
+    names = sorted(providers) if providers else sorted(engine.PROVIDER_CLASSES)
+    asked = _import_kinds(names, kinds)
+    limit = max_users or MAX_USERS
+    transport: Any = None
+    if opts.sandbox:
+        transport = sandbox_transport(cfg)
+        creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in asked}
+    else:
+        creds = engine.credentials_from(os.environ, cfg, sorted(asked))
+    live = asyncio.run(_read_for_import(cfg, asked, creds, transport, limit))
+    _refuse_too_many_users(live, asked, limit)
+    files: dict[Path, str] = {}
+    when = today()
+    for name, mine in asked.items():
+        origin = "the tapsync sandbox" if opts.sandbox else cfg.providers[name].base_url
+        for rel, text in import_files(live, provider=name, origin=origin, when=when,
+                                      kinds=mine, split=split).items():
+            files[Path(out_dir) / rel] = text
+    if not files:
+        opts.out.info("Nothing to import: no live objects of those kinds.")
+        return
+    clash = sorted(str(p) for p in files if p.exists())
+    if clash and not force:
+        raise UsageError("refusing to overwrite existing file(s) (pass --force): "
+                         + ", ".join(clash))
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text)
+        click.echo(f"wrote {path}")
+    target = Path(out_dir).resolve()
+    if not any(target == m.resolve() or m.resolve() in target.parents
+               for m in cfg.manifests):
+        opts.out.info(f"Note: {out_dir} is not under the manifests listed in {cfg.path}; "
+                      "add it there for plan and drift to read it.")
+    opts.out.info(f"Imported {len(files)} file(s); 'tapsync plan' should now show no changes.")
+
+
+def _import_kinds(names: Sequence[str], kinds: str | None) -> dict[str, tuple[str, ...]]:
+    """Provider → the kinds to import from it: ``--kinds`` (providers it does not concern
+    are not contacted), else each provider's default kinds."""
+    from tapsync.importer import default_kinds, kinds_of
+
+    wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else []
+    known = {k for n in names for k in kinds_of(n)}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise UsageError(f"--kinds: unknown kind(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(known))})")
+    if not wanted:
+        return {n: default_kinds(n) for n in names}
+    asked = {n: tuple(k for k in kinds_of(n) if k in wanted) for n in names}
+    return {n: mine for n, mine in asked.items() if mine}
+
+
+async def _read_for_import(cfg: Config, asked: dict[str, tuple[str, ...]],
+                           credentials: dict[str, dict[str, str]], transport: Any,
+                           limit: int) -> State:
+    """Each provider's whole collections of the kinds asked for; nothing is written."""
+    async with engine.connect(cfg, sorted(asked), credentials, transport=transport) as session:
+        states = await asyncio.gather(*(session.providers[n].read_all(kinds, limit=limit)
+                                        for n, kinds in asked.items()))
+    return State([r for state in states for r in state])
+
+
+def _refuse_too_many_users(live: State, asked: dict[str, tuple[str, ...]],
+                           limit: int) -> None:
+    """Manifests are for a handful of QA and demo accounts, not a user base: past the
+    cap, import nothing rather than a truncated list that looks complete."""
+    for name, kinds in asked.items():
+        if "user" in kinds and len(live.of_kind(name, "user")) > limit:
+            raise UsageError(f"{name} holds more than {limit} users: nothing was written. "
+                             "Manifests are meant for a few QA and demo accounts; pass "
+                             "--max-users N to import more, or declare the users you need "
+                             "by hand.")
