@@ -198,6 +198,8 @@ class _Planner:
         lr = self.live.get(live_key) if live_key is not None else None
         before: dict[str, Any] | None = None
         meta = dict(meta or {})
+        if desired is not None and "identity" in desired.meta:
+            meta["identity"] = desired.meta["identity"]  # how the manifest names a user
         if lr is not None and live_key is not None:
             before = dict(lr.attrs) if after is None else {f: lr.attrs.get(f) for f in after}
             meta.update(lr.meta)

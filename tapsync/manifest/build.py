@@ -151,14 +151,15 @@ def _resource(d: Decl) -> Resource | None:
     line, col = unpack(obj.mark)
     where = Source(d.doc.file, line, col)
     key = ResourceKey(provider, kind, d.name)
+    # which field names a user (a user_id may well contain an "@"), tombstones included
+    meta: dict[str, Any] = {"identity": d.identity_field} if kind == "user" else {}
     if obj.get("absent") is True:
-        return Resource(key, {}, where, absent=True)
+        return Resource(key, {}, where, absent=True, meta=meta)
     skip = CONTROL if kind != "user" else {d.identity_field, "absent"}
     owned = {k: v for k, v in obj.items() if k not in skip}
     for k, v in owned.items():
         if v.__class__ is MDict or v.__class__ is MList:
             owned[k] = plain(v)
-    meta: dict[str, Any] = {}
     if provider == "apptimize":
         meta = {"probe_user_id": d.section.get("probe_user_id"),
                 "customAttributes": plain(d.section.get("customAttributes", {}))}

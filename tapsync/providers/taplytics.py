@@ -43,8 +43,9 @@ def parse_link(header: str) -> dict[str, str]:
 
 
 def user_field(name: str, attrs: Mapping[str, Any]) -> str:
-    """Which parameter a user's identity is: ``user_id``, or ``email`` when the manifest
-    identified it by email (then ``email`` is not an attr and the name looks like one)."""
+    """Which parameter a user's identity is, when nothing recorded it (the manifest's
+    builder puts it in ``meta["identity"]``): ``email`` when the name looks like one and
+    ``email`` is not an attr, else ``user_id``."""
     return "email" if "email" not in attrs and "@" in name else "user_id"
 
 
@@ -113,7 +114,8 @@ class TaplyticsProvider(Provider):
         experiments, pushes, found = await asyncio.gather(
             self._collection("/v2/experiments") if "experiment" in kinds else _nothing(),
             self._collection("/v2/push") if "push_campaign" in kinds else _nothing(),
-            asyncio.gather(*(self._user(r.key.leaf, user_field(r.key.leaf, r.attrs))
+            asyncio.gather(*(self._user(r.key.leaf, str(r.meta.get("identity")
+                                                    or user_field(r.key.leaf, r.attrs)))
                              for r in users)))
         live = State()
         for r in self._by_name("experiment", experiments, _experiment):

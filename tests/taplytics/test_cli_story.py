@@ -94,3 +94,35 @@ def test_an_experiment_missing_live_cannot_be_created(workspace: Callable[..., P
     assert code == 1
     assert "create it in the dashboard" in out + err
     assert "Checkout button colour" in out + err
+
+
+USER_ID_WITH_AT = """\
+taplytics:
+  users:
+    - user_id: "partner@acme"
+      custom_data: {tier: gold}
+"""
+
+
+def test_a_user_id_with_an_at_sign_is_a_user_id_not_an_email(
+        workspace: Callable[..., Path]) -> None:
+    """The manifest says ``user_id``: it is looked up, written and deleted as one, even
+    though it looks like an address (it used to be taken for an email: planned as a
+    create on every run, never converging)."""
+    ws = workspace({"manifests/t.yaml": USER_ID_WITH_AT})
+    code, out, err = tap(ws, "apply", "--sandbox", "--auto-approve")
+    assert code == 0, out + err
+    code, out, err = tap(ws, "plan", "--sandbox", "--detailed-exitcode")
+    assert code == 0, out + err
+    state = plant(ws, {})["taplytics"]
+    assert isinstance(state, dict)
+    [user] = state["user"].values()
+    assert user["user_id"] == "partner@acme" and not user.get("email")
+
+    (ws / "manifests" / "t.yaml").write_text(
+        USER_ID_WITH_AT.replace("custom_data: {tier: gold}", "absent: true"), encoding="utf-8")
+    code, out, err = tap(ws, "apply", "--sandbox", "--auto-approve")
+    assert code == 0, out + err
+    assert "1 applied" in out, out
+    after = plant(ws, {}).get("taplytics") or {}
+    assert isinstance(after, dict) and not after.get("user"), after
