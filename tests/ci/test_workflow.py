@@ -203,7 +203,8 @@ def test_the_example_workflow_from_pull_request_to_merge_send_and_nightly_drift(
     quiet = _only(repo.trigger("workflow_dispatch"), "drift")
     assert quiet.outputs("drift") == {"exitcode": "0"}
     assert "Open or update the drift issue" not in quiet.ran
-    assert repo.gh() == []
+    assert repo.gh() == ["issue list --label tapsync-drift --state open --json number --jq "
+                         + _jq_filter("drift")]   # no open issue (in this stand-in): none closed
 
     # 7. someone edits an event in the dashboard: the night comments on the open issue
     (answer,) = sandbox_calls(repo.ws, ("PUT", f"{TAXONOMY}/event/Sign%20Up",
@@ -230,8 +231,11 @@ def test_the_example_workflow_from_pull_request_to_merge_send_and_nightly_drift(
     assert merge.failed_at is None, merge.log
     pr = _only(repo.trigger("pull_request"), "plan")
     assert pr.outputs("plan") == {"exitcode": "0"}
+    repo.gh()
     night = _only(repo.trigger("schedule"), "drift")
     assert night.outputs("drift") == {"exitcode": "0"}
+    assert repo.gh()[1:] == [   # issue 7 is still open: the quiet night closes it
+        "issue close 7 --comment The latest tapsync drift check found no drift."]
 
     # every run: step of the workflow succeeded at least once above
     assert repo.covered >= WORKFLOW.run_steps(), WORKFLOW.run_steps() - repo.covered
@@ -307,7 +311,7 @@ def _jq_filter(job: str) -> str:
     """The one ``--jq '…'`` filter in a job's scripts, as the workflow spells it."""
     found: list[str] = [m for s in WORKFLOW.jobs[job]["steps"]
              for m in re.findall(r"--jq '([^']*)'", s.get("run", ""))]
-    assert len(found) == 1, f"{job}: expected one --jq filter, found {found}"
+    assert len(set(found)) == 1, f"{job}: expected one --jq filter, found {found}"
     return found[0]
 
 
