@@ -171,10 +171,10 @@ class Budget:
     ``on_wait(seconds, reason)`` is called before each timed wait (a window or a 429
     pause), so the CLI can say "waiting 12 min for the hourly budget".
 
-    The service keeps counting a key's spend across tapsync runs, so :meth:`ledger` and
-    :meth:`preload` carry the recent spends from one run to the next (the caller stores
-    them). They speak wall-clock time, passed in as ``now``: the budget's own clock is
-    monotonic and means nothing to another process.
+    The service keeps counting a key's spend across tapsync runs, so :meth:`preload`
+    counts what earlier runs spent and :meth:`ledger` gives what this run spent, for the
+    caller to store next to them. They speak wall-clock time, passed in as ``now``: the
+    budget's own clock is monotonic and means nothing to another process.
     """
 
     def __init__(self, *, concurrent: int | None, windows: Sequence[Window] = (),
@@ -201,7 +201,8 @@ class Budget:
         self._rng = rng
         self._ledgers = [_Ledger(w, w.limit - reserve) for w in self.windows]
         self._horizon = max((w.seconds for w in self.windows), default=0.0)
-        self._history: deque[tuple[float, int]] = deque()  # (released at, cost), oldest first
+        # this run's own releases, (released at, cost), oldest first; never preloaded ones
+        self._history: deque[tuple[float, int]] = deque()
         self._in_flight = 0
         self._queue: deque[_Waiter] = deque()
         self._paused_until = -math.inf
@@ -245,10 +246,13 @@ class Budget:
         return self._delay(cost, self._clock(), exhausted)[0]
 
     def ledger(self, now: float) -> list[Spend]:
-        """The spends still inside the longest window, stamped in wall-clock time ``now``.
+        """This run's own spends still inside the longest window, in wall-clock time ``now``.
 
         Everything admitted so far counts, released or not (in-flight spend as if released
         now), so that the next run, after :meth:`preload`, waits as this one would have.
+        Preloaded spends are left out: they are already on record where they came from,
+        and converting them to this clock and back would stamp them a little differently
+        each run, so a record that merges runs would count them twice.
         """
         mine = self._clock()
         self._forget(mine)
@@ -262,14 +266,14 @@ class Budget:
         """Count spends an earlier run made with the same key (from :meth:`ledger`).
 
         ``now`` is the wall-clock time the spends' stamps are compared with; spends already
-        out of a window are dropped there, and a stamp in the future counts as now.
+        out of a window are dropped there, and a stamp in the future counts as now. They
+        count against the windows only: :meth:`ledger` never gives them back.
         """
         mine = self._clock()
         local = sorted((mine - max(0.0, now - at), cost) for at, cost in spends if cost > 0)
         local = [(at, cost) for at, cost in local if at + self._horizon > mine]
         for ledger in self._ledgers:
             ledger.remember(local, mine)
-        self._history = deque(sorted([*self._history, *local]))
 
     def _remember(self, released: float, cost: int) -> None:
         self._history.append((released, cost))
@@ -278,6 +282,15 @@ class Budget:
     def _forget(self, now: float) -> None:
         while self._history and self._history[0][0] + self._horizon <= now:
             self._history.popleft()
+
+    async def interruptible(self, waiting: Awaitable[None]) -> None:
+        """Await a caller's own pause (a retry's), but no longer than until Ctrl-C.
+
+        A read answered ``503`` with ``Retry-After: 3600`` would otherwise keep a stopped
+        apply waiting an hour. Cut short, the pause just ends: the call that follows then
+        asks :meth:`spend` for admission and is refused with :class:`Interrupted`.
+        """
+        await unless_stopped(waiting, STOP.get())
 
     def spend(self, cost: int) -> AbstractAsyncContextManager[None]:
         """Wait for room for ``cost``, then hold it in flight until the block exits.

@@ -11,8 +11,9 @@ push is never sent twice), after a pause that grows, with jitter, from one attem
 next. Every write is journalled as JSON lines so an interrupted apply can be explained.
 
 Ctrl-C sets ``stop``: calls in flight finish, calls still waiting for the budget (even for
-the hourly window) are given up at once, and each change is reported as applied, not
-applied (it never sent a call) or interrupted partway.
+the hourly window) or pausing before a retry are given up at once, and each change is
+reported as applied, not applied (it never sent a call, nor did its parents) or
+interrupted partway.
 """
 
 from __future__ import annotations
@@ -169,12 +170,12 @@ class Executor:
         return await self._one(change)
 
     async def _one(self, change: Change) -> ChangeResult:
-        blocked = None if change.action is Action.DELETE else next(
-            (p for p in change.depends_on() if p in self._failed), None)
-        if blocked is not None:
-            res = ChangeResult(change, "skipped", f"depends on {blocked.address}, which failed")
-        elif self.stop.is_set():
+        # Stop first: a parent given up at Ctrl-C is "skipped" too, and its children, which
+        # send nothing either, are not applied, not casualties of a failure that never was.
+        if self.stop.is_set():
             res = ChangeResult(change, "skipped", NOT_STARTED)
+        elif (blocked := self._failed_parent(change)) is not None:
+            res = ChangeResult(change, "skipped", f"depends on {blocked.address}, which failed")
         else:
             res = await self._run(change)
         if res.status != "ok":
@@ -187,6 +188,12 @@ class Executor:
         if self.progress is not None:
             self.progress(res, self._done_cost, self._total_cost)
         return res
+
+    def _failed_parent(self, change: Change) -> ResourceKey | None:
+        """A parent that did not apply, so this change cannot (deletes have none)."""
+        if change.action is Action.DELETE:
+            return None
+        return next((p for p in change.depends_on() if p in self._failed), None)
 
     async def _run(self, change: Change) -> ChangeResult:
         provider = self.providers[change.key.provider]

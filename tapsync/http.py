@@ -47,6 +47,10 @@ class Limiter(Protocol):
 
     def backoff(self, retry_after: float | None) -> None: ...
 
+    def interruptible(self, waiting: Awaitable[None]) -> Awaitable[None]:
+        """Await ``waiting`` unless the run is stopped first (Ctrl-C): then return early."""
+        ...
+
 
 def quote_segment(name: str) -> str:
     """Encode one path segment: ``Play Song/v2`` → ``Play%20Song%2Fv2``.
@@ -298,7 +302,18 @@ class ApiClient:
                         "when admitted" if wait == 0 else f"in {wait:.1f}s", attempt + 1,
                         self._retries + 1)
             if wait > 0:
-                await self._sleep(wait)
+                await self._pause(wait)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between attempts; with a limiter, Ctrl-C cuts it short (up to an hour).
+
+        The next attempt then asks the limiter for admission, which refuses it with
+        :class:`~tapsync.errors.Interrupted`: a stopped run sends nothing more.
+        """
+        if self.limiter is None:
+            await self._sleep(seconds)
+        else:
+            await self.limiter.interruptible(self._sleep(seconds))
 
     def _transport_failure(self, exc: httpx.HTTPError, where: str, safe: bool,
                            attempt: int) -> str:

@@ -2,15 +2,23 @@
 
 Two applies in the same hour with one key share the service's hourly window, but every
 tapsync process starts with an empty :class:`~tapsync.budget.Budget`: the second one would
-believe the whole hour is free and run into 429s. So each run records, when it ends, the
-spends still inside the window (wall-clock stamps and costs), and the next run preloads
-them before its first call.
+believe the whole hour is free and run into 429s. So each run preloads the spends on
+record (wall-clock stamps and costs) before its first call, and when it ends adds its own
+to the record, pruned to the window.
 
-The file is named by provider and a hash of the credentials and base URL (never the
-credentials themselves), and replaced whole through a temporary file and a rename, so a
-reader never sees half of it. It is only a hint: a file that cannot be read or makes no
-sense is ignored with a warning, and a file that cannot be written costs a warning, never
-the run.
+A run only ever adds its own spends: the ones it preloaded stay as they were written, so
+however many runs share a key, each spend is on record once. Adding is a read, a merge and
+a replace (through a temporary file and a rename, so a reader never sees half a file),
+done under an exclusive lock on ``.tapsync/spend/.lock`` where the platform has ``fcntl``,
+so two runs ending together both count.
+
+The file is named by provider and a keyed, deliberately slow hash of the base URL and the
+credentials (never the credentials themselves): PBKDF2 keyed with a random salt that each
+workspace keeps in ``.tapsync/spend/.salt`` (mode 0600). Someone who sees only the names
+cannot test a guessed credential against them; someone who can also read the salt pays
+milliseconds per guess instead of microseconds. The record is only a hint: a file that
+cannot be read or makes no sense is ignored with a warning, and a file that cannot be
+written costs a warning, never the run.
 """
 
 from __future__ import annotations
@@ -20,9 +28,12 @@ import json
 import logging
 import math
 import os
+import secrets
+import sys
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +43,72 @@ log = logging.getLogger("tapsync.spend")
 
 FORMAT_VERSION = 1
 FOLDER = "spend"
+SALT_FILE = ".salt"
+LOCK_FILE = ".lock"
+SALT_BYTES = 32
+#: PBKDF2-SHA256 rounds for a file name: a few ms, once per provider and run.
+KDF_ITERATIONS = 20_000
 
 
 def path_for(state_dir: Path, provider: str, base_url: str,
              credentials: Mapping[str, str]) -> Path:
     """``.tapsync/spend/amplitude-<hash>.json``: one file per service and key.
 
-    The hash is a truncated SHA-256, so the name tells two keys apart without saying
-    anything usable about either.
+    The hash (64 bits of PBKDF2-SHA256 keyed with the workspace's salt) tells two keys
+    apart; without the salt it says nothing about either, and with it every guess at a
+    credential costs :data:`KDF_ITERATIONS` rounds.
     """
-    digest = hashlib.sha256()
-    parts = ["tapsync-spend-v1", provider, base_url,
+    folder = state_dir / FOLDER
+    parts = ["tapsync-spend-v2", provider, base_url,
              *(f"{role}={value}" for role, value in sorted(credentials.items()))]
-    for part in parts:
-        digest.update(part.encode("utf-8") + b"\0")
-    return state_dir / FOLDER / f"{provider}-{digest.hexdigest()[:16]}.json"
+    secret = b"".join(part.encode("utf-8") + b"\0" for part in parts)
+    digest = hashlib.pbkdf2_hmac("sha256", secret, workspace_salt(folder), KDF_ITERATIONS)
+    return folder / f"{provider}-{digest.hex()[:16]}.json"
+
+
+def workspace_salt(folder: Path) -> bytes:
+    """The workspace's salt for spend-file names, made (mode 0600) on first use.
+
+    When it cannot be read or made, this run gets a fresh random one with a warning: its
+    spend file then has a name no other run finds, so it neither sees earlier runs'
+    spend nor leaves its own behind, which costs 429-avoidance, never the run.
+    """
+    path = folder / SALT_FILE
+    try:
+        try:
+            return _read_salt(path)
+        except FileNotFoundError:
+            return _create_salt(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        log.warning("%s: cannot use the salt that names this workspace's spend records "
+                    "(%s); this run neither sees earlier runs' API spend nor records its "
+                    "own for the next run", path, _short(exc))
+        return secrets.token_bytes(SALT_BYTES)
+
+
+def _read_salt(path: Path) -> bytes:
+    salt = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    if len(salt) < SALT_BYTES // 2:
+        raise ValueError(f"{len(salt)} bytes of salt; expected {SALT_BYTES}")
+    return salt
+
+
+def _create_salt(path: Path) -> bytes:
+    """Write a new salt beside, then link it in: no reader sees it half written, and of
+    two runs making it at once, the second finds the first's and uses that."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    salt = secrets.token_bytes(SALT_BYTES)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:  # mkstemp makes the file 0600, and the link keeps that
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(salt.hex() + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return _read_salt(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return salt
 
 
 class SpendLog:
@@ -55,7 +117,7 @@ class SpendLog:
     def __init__(self, path: Path, horizon: float) -> None:
         self.path = path
         self.horizon = horizon
-        self._loaded: list[Spend] = []
+        self._written: list[Spend] = []  # this run's spends as last saved
 
     def load(self, now: float) -> list[Spend]:
         """The spends of earlier runs still within the horizon at wall-clock ``now``.
@@ -71,32 +133,37 @@ class SpendLog:
             log.warning("%s: ignoring the record of earlier runs' API spend (%s); this "
                         "run's budget starts empty", self.path, _short(exc))
             spends = []
-        self._loaded = spends
         return [s for s in spends if s[0] + self.horizon > now]
 
-    def save(self, spends: Sequence[Spend], now: float) -> None:
-        """Record ``spends`` (this run's, preloaded ones included) for the next run.
+    def save(self, mine: Sequence[Spend], now: float) -> None:
+        """Add this run's own spends (:meth:`~tapsync.budget.Budget.ledger`) to the record.
 
-        A run that finished in the meantime may have written the file since it was
-        loaded: what it added is kept, so parallel jobs on one key add up instead of the
-        last one to finish winning.
+        Under the lock, what is on record now (other runs', whenever they ended) is kept
+        and ``mine`` added, replacing what this log saved before, so saving twice does
+        not count twice; everything is pruned to the horizon at wall-clock ``now``.
         """
+        ours = sorted((round(at, 3), cost) for at, cost in mine)
         try:
-            current = self._read()
-        except (OSError, UnicodeDecodeError, ValueError):
-            current = []
-        theirs = Counter(current) - Counter(self._loaded)
-        kept = sorted([*((round(at, 3), cost) for at, cost in spends), *theirs.elements()])
-        kept = [s for s in kept if s[0] + self.horizon > now]
-        doc = {"format_version": FORMAT_VERSION, "horizon_seconds": self.horizon,
-               "spends": [[at, cost] for at, cost in kept]}
-        try:
-            _write_atomically(self.path, json.dumps(doc) + "\n")
+            with _locked(self.path.parent / LOCK_FILE):
+                others = Counter(self._current()) - Counter(self._written)
+                kept = sorted(s for s in [*others.elements(), *ours]
+                              if s[0] + self.horizon > now)
+                doc = {"format_version": FORMAT_VERSION, "horizon_seconds": self.horizon,
+                       "spends": [[at, cost] for at, cost in kept]}
+                _write_atomically(self.path, json.dumps(doc) + "\n")
         except OSError as exc:
             log.warning("%s: could not record this run's API spend for the next run (%s)",
                         self.path, _short(exc))
             return
-        self._loaded = kept
+        self._written = ours
+
+    def _current(self) -> list[Spend]:
+        """What is on record now; a damaged record (already reported by :meth:`load`) is
+        replaced rather than merged."""
+        try:
+            return self._read()
+        except (OSError, UnicodeDecodeError, ValueError):
+            return []
 
     def _read(self) -> list[Spend]:
         doc = json.loads(self.path.read_text(encoding="utf-8"))
@@ -140,3 +207,28 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (made if missing) while the block runs.
+
+    Only against other tapsync runs saving to the same folder: the critical section is a
+    read and a rename, so blocking the event loop for it is harmless. Without ``fcntl``
+    (Windows) the block runs unlocked: two runs ending in the same instant may then lose
+    one's spend, a hint lost, never a wrong write.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        _lock(fh.fileno())
+        yield  # closing the file releases the lock
+
+
+if sys.platform == "win32":
+    def _lock(fd: int) -> None:
+        """No ``fcntl`` here: see :func:`_locked`."""
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)

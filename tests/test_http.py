@@ -11,15 +11,21 @@ import email.utils
 import json as jsonlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 
-from tapsync.budget import Budget, ManualClock
-from tapsync.errors import ApiError, ConfigError, ProviderError, UncertainWrite
+from tapsync.budget import STOP, Budget, ManualClock
+from tapsync.errors import (
+    ApiError,
+    ConfigError,
+    Interrupted,
+    ProviderError,
+    UncertainWrite,
+)
 from tapsync.http import (
     ApiClient,
     asgi_transport,
@@ -57,6 +63,9 @@ class RecordingLimiter:
 
     def backoff(self, retry_after: float | None) -> None:
         self.backoffs.append(retry_after)
+
+    async def interruptible(self, waiting: Awaitable[None]) -> None:
+        await waiting
 
 
 class Harness:
@@ -304,6 +313,38 @@ def test_a_429_pauses_a_real_budget_in_virtual_time() -> None:
 
     clock.run(main())
     assert sent_at == [0.0, 7.0]
+
+
+def test_ctrl_c_cuts_a_retry_after_pause_short_and_sends_nothing_more() -> None:
+    # A read answered 503 + Retry-After: 3600 (say, the reconcile read after an uncertain
+    # write) must not keep a stopped apply waiting the hour: the pause ends at Ctrl-C and
+    # the retry is refused at admission.
+    clock = ManualClock()
+    budget = Budget(concurrent=4, clock=clock, sleep=clock.sleep)
+    sent_at: list[float] = []
+    outcome: list[tuple[float, BaseException]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent_at.append(clock())
+        return httpx.Response(503, headers={"Retry-After": "3600"})
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        STOP.set(stop)   # as the executor does for the calls of an apply
+        client = make_client(BASE, transport=httpx.MockTransport(handle))
+        api = ApiClient("amplitude", client, limiter=budget, cost=amplitude_cost,
+                        sleep=clock.sleep)
+        asyncio.get_running_loop().call_later(10, stop.set)   # Ctrl-C at 10 s
+        async with client:
+            with pytest.raises(Interrupted) as info:
+                await api.request("GET", "/api/2/taxonomy/event")
+        outcome.append((clock(), info.value))
+
+    clock.run(main())
+    assert clock.sleeps == [3600.0]                   # the pause that was asked for …
+    assert sent_at == [0.0]                           # … yet no retry was sent
+    assert outcome[0][0] == 10.0                      # and it ended at Ctrl-C
+    assert "interrupted before this call was sent" in str(outcome[0][1])
 
 
 def test_concurrent_calls_never_exceed_the_concurrent_cost_limit() -> None:

@@ -111,3 +111,59 @@ def test_a_write_that_did_not_land_is_sent_again_after_a_growing_jittered_pause(
     assert [r.change.action for r in result.results] == [Action.CREATE]
     assert stats["endpoints"]["POST /api/2/taxonomy/event"]["count"] == 4
     assert pauses == [0.375, 0.75, 1.5]   # 0.5 s doubling, jittered into [½, 1] of it
+
+
+def test_ctrl_c_cuts_short_a_read_pausing_for_retry_after_and_sends_nothing_more(
+        tmp_path: Path) -> None:
+    # The POST's outcome is unknown (stored, then 500), so the executor reads it back; the
+    # read meets 503 + Retry-After: 3600. Ctrl-C 10 s later must not wait out the hour.
+    clock = ManualClock()
+    sandbox = Sandbox(virtual_app(clock))
+    stop = asyncio.Event()
+
+    async def go() -> tuple[ApplyResult, dict[str, Any], float]:
+        async with connected(sandbox, workspace_config(tmp_path)) as s:
+            plan = await plan_only(s, State([res("event_type", "E")]))
+            await sandbox.faults(
+                {"kind": "store_then_fail", "method": "POST", "status": 500, "times": 1},
+                {"kind": "status", "method": "GET", "status": 503, "retry_after": 3600,
+                 "times": 1})
+            await sandbox.admin("DELETE", "/stats")
+            asyncio.get_running_loop().call_later(10, stop.set)   # Ctrl-C
+            result = await apply_plan(s, plan, journal=Journal(None), stop=stop)
+            return result, await sandbox.stats(), clock()
+
+    result, stats, ended = clock.run(go())
+    assert ended < 60                         # virtual seconds: the hour was not waited
+    assert result.interrupted
+    (only,) = result.results
+    assert only.status == "skipped" and "outcome is unknown" in only.message
+    sent = sorted(label for label, e in stats["endpoints"].items() for _ in range(e["count"]))
+    assert [label.split(" ", 1)[0] for label in sent] == ["GET", "POST"]  # no retried read
+
+
+def test_after_ctrl_c_the_children_of_a_change_not_started_are_not_applied_either(
+        tmp_path: Path) -> None:
+    # Ctrl-C before anything started: the event type is not applied, and its property,
+    # which sent nothing and whose parent did not fail, is "not applied" too.
+    sandbox = Sandbox()
+    desired = State([res("event_type", "E"), res("event_property", "E", "p", type="string")])
+    stop = asyncio.Event()
+
+    async def go() -> tuple[ApplyResult, Path | None]:
+        async with connected(sandbox, workspace_config(tmp_path)) as s:
+            plan = await plan_only(s, desired)
+            stop.set()
+            journal = Journal(tmp_path / "journal")
+            result = await apply_plan(s, plan, journal=journal, stop=stop)
+            journal.close()
+            return result, journal.path
+
+    result, journal_path = asyncio.run(go())
+    assert [r.change.key.kind for r in result.results] == ["event_type", "event_property"]
+    assert [(r.status, r.message) for r in result.results] == [("skipped", NOT_STARTED)] * 2
+    assert all(r.not_started for r in result.results)
+    assert journal_path is not None
+    end = json.loads(journal_path.read_text(encoding="utf-8").splitlines()[-1])
+    assert end == {**end, "event": "end", "ok": 0, "failed": 0, "skipped": 0,
+                   "not_applied": 2, "interrupted": True}

@@ -2,19 +2,24 @@
 
 A plan that costs more than the hourly budget has left is announced before apply asks
 for confirmation, with the pause it will meet. What a run spends is remembered under
-``.tapsync/spend/`` (by provider and a hash of the key, never the key), so the next run
-with the same key in the same hour starts from it; a damaged record is set aside with a
-warning, never fatal.
+``.tapsync/spend/`` (by provider and a slow hash of the key keyed with the workspace's
+salt, never the key), so the next run with the same key in the same hour starts from it;
+runs only add their own spends, under a lock, so parallel runs add up and nothing counts
+twice; a damaged record is set aside with a warning, never fatal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import re
 import shutil
+import stat
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -24,6 +29,7 @@ from urllib.parse import quote
 import pytest
 from click.testing import CliRunner
 
+from tapsync import spendlog
 from tapsync.budget import Budget, ManualClock, Window
 from tapsync.cli import cli
 from tapsync.cli.apply_report import over_budget
@@ -32,7 +38,7 @@ from tapsync.engine import SANDBOX_BASE_URL, SANDBOX_CREDENTIALS, connect, read_
 from tapsync.http import asgi_transport
 from tapsync.model import State
 from tapsync.sandbox import create_app
-from tapsync.spendlog import path_for
+from tapsync.spendlog import KDF_ITERATIONS, SpendLog, path_for
 from tests.apply.support import A, Sandbox, connected, workspace_config
 from tests.ci.support import sandbox_calls, write_workspace
 
@@ -125,7 +131,7 @@ def test_a_second_run_starts_from_the_spend_of_the_first(tmp_path: Path) -> None
     ws = write_workspace(tmp_path, EVENTS)
     code, _, err = tapsync(ws, "apply", "--sandbox", "--auto-approve")
     assert code == 0, err
-    (record,) = (ws / ".tapsync" / "spend").iterdir()
+    (record,) = (ws / ".tapsync" / "spend").glob("*.json")
     first = sum(cost for _, cost in json.loads(record.read_text())["spends"])
     assert first > 10                      # reads, 5 creates at 2 units, the re-read
 
@@ -172,7 +178,9 @@ def test_spends_older_than_the_hour_are_forgotten(tmp_path: Path) -> None:
 def test_parallel_runs_on_one_key_add_up(tmp_path: Path) -> None:
     sandbox, cfg = Sandbox(), workspace_config(tmp_path)
 
-    async def go() -> tuple[int, int, int]:
+    async def go() -> tuple[int, int, int, int]:
+        async with connected(sandbox, cfg) as earlier:       # on record when both start
+            await read_live(earlier, State())
         async with AsyncExitStack() as runs:
             first = await runs.enter_async_context(connected(sandbox, cfg))
             second = await runs.enter_async_context(connected(sandbox, cfg))
@@ -180,12 +188,71 @@ def test_parallel_runs_on_one_key_add_up(tmp_path: Path) -> None:
             # first, ending last, must not overwrite it
             await read_live(first, State())
             await read_live(second, State())
-        costs = first.clients[A].stats.cost, second.clients[A].stats.cost
+        costs = (earlier.clients[A].stats.cost, first.clients[A].stats.cost,
+                 second.clients[A].stats.cost)
         async with connected(sandbox, cfg) as third:
             return (*costs, third.budgets[A].remaining().windows[0].spent)
 
-    a, b, seen = asyncio.run(go())
-    assert a > 0 and b > 0 and seen == a + b
+    before, a, b, seen = asyncio.run(go())
+    assert before > 0 and a > 0 and b > 0
+    assert seen == before + a + b              # the earlier spend once, not once per run
+
+
+def test_parallel_runs_never_write_back_the_spend_they_preloaded(tmp_path: Path) -> None:
+    # Each run's load takes its own few ms between reading the wall clock and preloading:
+    # earlier spends, converted to the budget's clock and back, would come out stamped a
+    # little differently by each run, and the record would keep every copy.
+    path = tmp_path / "spend" / "amplitude-x.json"
+    SpendLog(path, 3600.0).save([(T0 - 100.0, 50)], T0)          # an earlier run spent 50
+
+    def start(load_seconds: float) -> tuple[Budget, SpendLog, ManualClock]:
+        clock = ManualClock(1000.0)
+        budget = Budget(concurrent=4, windows=[Window(7200, 3600.0)], clock=clock)
+        log = SpendLog(path, 3600.0)
+        spends = log.load(T0)                  # as connect does: wall clock first, then load
+        clock.advance(load_seconds)
+        budget.preload(spends, T0)
+        return budget, log, clock
+
+    runs = [start(0.004), start(0.007)]
+    for budget, log, clock in runs:            # both end 10 s later, neither having spent
+        clock.advance(10.0)
+        assert budget.spent(budget.windows[0]) == 50
+        wall = T0 + clock() - 1000.0
+        log.save(budget.ledger(wall), wall)
+    assert SpendLog(path, 3600.0).load(T0 + 20) == [(T0 - 100.0, 50)]
+
+
+def test_saving_again_replaces_what_the_run_saved_before(tmp_path: Path) -> None:
+    path = tmp_path / "spend" / "amplitude-x.json"
+    SpendLog(path, 3600.0).save([(T0, 4)], T0)                   # another run's
+    log = SpendLog(path, 3600.0)
+    log.save([(T0 + 1, 2)], T0 + 1)
+    log.save([(T0 + 1, 2), (T0 + 2, 3)], T0 + 2)                 # its ledger, grown
+    assert SpendLog(path, 3600.0).load(T0 + 3) == [(T0, 4), (T0 + 1, 2), (T0 + 2, 3)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fcntl: saves are not serialised")
+def test_two_runs_saving_at_the_same_moment_both_count(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    path = tmp_path / "spend" / "amplitude-x.json"
+    first, second = SpendLog(path, 3600.0), SpendLog(path, 3600.0)
+    write = spendlog._write_atomically
+    racers: list[threading.Thread] = []
+
+    def the_other_run_ends_now(target: Path, text: str) -> None:
+        if not racers:   # the first run has read and merged: the second saves meanwhile
+            racer = threading.Thread(target=second.save, args=([(T0 + 2, 3)], T0 + 2))
+            racers.append(racer)
+            racer.start()
+            racer.join(0.5)   # unlocked, it is done by now, and overwritten just below
+        write(target, text)
+
+    monkeypatch.setattr(spendlog, "_write_atomically", the_other_run_ends_now)
+    first.save([(T0 + 1, 2)], T0 + 2)
+    racers[0].join()
+    assert SpendLog(path, 3600.0).load(T0 + 3) == [(T0 + 1, 2), (T0 + 2, 3)]
 
 
 API_KEY = "ak-prod-7Hq2Lw9RtX5mB3nc"
@@ -198,13 +265,58 @@ def test_the_record_never_holds_the_credentials(tmp_path: Path) -> None:
     creds = {A: {"api_key": API_KEY, "secret_key": SECRET}}
     _, cost = asyncio.run(reading(sandbox, cfg, lambda: T0, creds))
     assert cost > 0
-    (record,) = (cfg.state_dir / "spend").iterdir()
+    (record,) = (cfg.state_dir / "spend").glob("*.json")
     assert record == spend_file(cfg, creds[A])
     assert record != spend_file(cfg)                        # another key, another record
     text = record.name + record.read_text(encoding="utf-8")
     basic = base64.b64encode(f"{API_KEY}:{SECRET}".encode()).decode()
     for form in (API_KEY, SECRET, basic, quote(SECRET), API_KEY[:8], SECRET[:8]):
         assert form not in text
+
+
+def test_file_names_are_keyed_by_a_slow_hash_with_a_salt_made_once_per_workspace(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    creds = {"api_key": API_KEY, "secret_key": SECRET}
+    derivations: list[tuple[bytes, bytes, int]] = []
+    real = hashlib.pbkdf2_hmac
+
+    def spy(name: str, secret: bytes, salt: bytes, rounds: int) -> bytes:
+        derivations.append((secret, salt, rounds))
+        return real(name, secret, salt, rounds)
+
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", spy)   # spendlog calls it through hashlib
+    name = path_for(tmp_path / "one", A, SANDBOX_BASE_URL, creds)
+    salt_file = tmp_path / "one" / "spend" / ".salt"
+    assert stat.S_IMODE(salt_file.stat().st_mode) == 0o600
+    salt = salt_file.read_bytes()
+    assert path_for(tmp_path / "one", A, SANDBOX_BASE_URL, creds) == name   # kept, reused
+    assert salt_file.read_bytes() == salt
+    assert path_for(tmp_path / "two", A, SANDBOX_BASE_URL, creds).name != name.name
+    # a guess at the key can't be tested without the salt, and costs thousands of rounds
+    secret, used_salt, rounds = derivations[0]
+    assert used_salt == bytes.fromhex(salt.decode()) and len(used_salt) >= 16
+    assert rounds == KDF_ITERATIONS >= 10_000
+    assert API_KEY.encode() in secret and SECRET.encode() in secret
+    assert name.name == f"{A}-{real('sha256', secret, used_salt, rounds).hex()[:16]}.json"
+
+
+@pytest.mark.parametrize("damage", ["folder", "not hex", "abcd"])
+def test_an_unusable_salt_costs_the_carried_over_spend_with_a_warning_never_the_run(
+        tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    sandbox, cfg = Sandbox(), workspace_config(tmp_path)
+    salt_file = cfg.state_dir / "spend" / ".salt"
+    salt_file.parent.mkdir(parents=True)
+    if damage == "folder":
+        salt_file.mkdir()
+    else:
+        salt_file.write_text(damage, encoding="ascii")
+    with caplog.at_level(logging.WARNING, logger="tapsync.spend"):
+        _, cost = asyncio.run(reading(sandbox, cfg, lambda: T0))
+        before, _ = asyncio.run(reading(sandbox, cfg, lambda: T0))
+    assert cost > 0 and before == 0       # each run on a fresh salt: nothing carried over
+    assert spend_file(cfg) != spend_file(cfg)
+    assert any(str(salt_file) in m and "cannot use the salt" in m for m in caplog.messages)
+    assert salt_file.is_dir() if damage == "folder" else salt_file.read_text() == damage
 
 
 @pytest.mark.parametrize("damage", [
@@ -216,7 +328,7 @@ def test_a_damaged_record_is_set_aside_with_a_warning(tmp_path: Path, damage: by
                                                       ) -> None:
     sandbox, cfg = Sandbox(), workspace_config(tmp_path)
     record = spend_file(cfg)
-    record.parent.mkdir(parents=True)
+    record.parent.mkdir(parents=True, exist_ok=True)
     if damage == "folder":
         record.mkdir()                                      # cannot be read nor replaced
     else:
