@@ -188,15 +188,21 @@ def check_base_url(url: str, *, where: str) -> None:
 
     Credentials come only from the environment: a ``user:password@`` in a URL would sit in
     a committed file and in every log line that names the URL, so it is refused without
-    repeating it (the message shows the URL with its userinfo masked).
+    repeating it. Any ``@`` is refused, wherever it is: a password may hold ``#``, ``/``
+    or ``?`` (``https://admin:1234#pw@host``), and then a URL parser takes ``admin`` for
+    the host and the rest for a port and a fragment, so no ``@`` is left in what it calls
+    userinfo. The services' base URLs never contain one, nor a fragment.
     """
+    if "@" in url:
+        raise ConfigError(f"{where}: {_masked(url)!r} must not carry credentials "
+                          "(user:password@); credentials come only from the environment "
+                          "(the *_env keys)")
+    if "#" in url:
+        raise ConfigError(f"{where}: the URL must not have a fragment ('#' and what follows; "
+                          "a password in the URL? credentials come only from the environment)")
     parts = urlsplit(url)
-    if "@" in parts.netloc:
-        masked = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
-        raise ConfigError(f"{where}: {masked!r} must not carry credentials (user:password@); "
-                          "credentials come only from the environment (the *_env keys)")
     try:
-        parts.port  # noqa: B018 - ``user:pass/word@host`` parses as host ``user``, port ``pass``
+        parts.port  # noqa: B018 - ``user:pass/word`` would parse as host ``user``, port ``pass``
     except ValueError:
         raise ConfigError(f"{where}: the URL's port is not a number (a password in the URL? "
                           "credentials come only from the environment)") from None
@@ -206,6 +212,15 @@ def check_base_url(url: str, *, where: str) -> None:
         return
     raise ConfigError(f"{where}: {url!r} must be an https:// URL "
                       "(plain http:// is allowed only on 127.0.0.0/8, ::1 and localhost)")
+
+
+def _masked(url: str) -> str:
+    """``url`` as ``scheme://***@host``: everything up to its last ``@`` may be a secret,
+    and so may a path, query or fragment after it; only the host part is shown."""
+    head, sep, _ = url.partition("://")
+    scheme = f"{head}{sep}" if sep and "@" not in head else ""
+    host = re.split(r"[/?#]", url.rpartition("@")[2], maxsplit=1)[0]
+    return f"{scheme}***@{host}"
 
 
 _SCHEMA: dict[str, Any] | None = None

@@ -228,11 +228,23 @@ async def check_stale(session: Session, desired: State, plan: Plan) -> None:
     if not changes:
         return
     live = await read_touched(session, desired, changes)
-    changed = sorted({(c.from_key or c.key).address for c in changes
-                      if _fingerprint_now(live, c.from_key or c.key) != c.fingerprint})
+    changed = sorted({read_under(c).address for c in changes
+                      if _fingerprint_now(live, read_under(c)) != c.fingerprint})
     if changed:
         raise StalePlanError("stale plan: these objects changed since it was made, nothing was "
                              "written: " + ", ".join(changed) + "; run tapsync plan again")
+
+
+def read_under(change: Change) -> ResourceKey:
+    """The address the planner read ``change``'s live object under, which its fingerprint
+    was made from: ``meta["live_address"]`` when that differs from both the change's
+    keys (a child of a renamed parent is planned under the parent's new name but still
+    lives under the old one until the rename runs), else the rename's old key, else the
+    key itself."""
+    address = change.meta.get("live_address")
+    if isinstance(address, str):
+        return ResourceKey.parse(address)
+    return change.from_key or change.key
 
 
 def _fingerprint_now(live: State, key: ResourceKey) -> str | None:
@@ -263,10 +275,12 @@ async def converge(session: Session, desired: State, applied: Plan) -> Plan:
 
 async def read_touched(session: Session, desired: State, changes: Sequence[Change]) -> State:
     """The live state a re-plan of ``changes`` needs, each provider reading concurrently
-    only around the keys touched (a rename's old key too: it must be gone)."""
+    only around the keys touched: a rename's old key too (it must be gone), and the
+    address a change was read under (:func:`read_under`: a child of a renamed parent
+    still lives under the old parent, whose property list the stale check must read)."""
     touched: dict[str, set[ResourceKey]] = {}
     for c in changes:
-        for key in (c.key, c.from_key):
+        for key in (c.key, c.from_key, read_under(c)):
             if key is not None:
                 touched.setdefault(key.provider, set()).add(key)
     prune = _prune(session.config)

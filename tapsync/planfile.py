@@ -7,15 +7,19 @@ executor needs (``from_address``, ``fingerprint``, ``order``, ``meta``) and ``na
 of an address's name parts (``name`` holds only the leaf).
 
 A saved plan also records where it was made (``made_for``: the environment, each
-provider's base URL and a short hash of its credentials, never the credentials), so that
-``apply PLANFILE`` refuses to run a plan reviewed for staging against production, or for
-one project with another project's keys. Pure: stdlib only.
+provider's base URL and a salted, deliberately slow hash of its credentials, never the
+credentials), so that ``apply PLANFILE`` refuses to run a plan reviewed for staging
+against production, or for one project with another project's keys. Pure: stdlib only
+(the salt is random, so :func:`binding` is not deterministic unless given one).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import re
+import secrets
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -24,9 +28,17 @@ from tapsync.errors import UsageError
 from tapsync.model import ResourceKey
 
 FORMAT_VERSION = "1"
-#: hex digits of the credentials' hash kept in a saved plan: enough to tell two keys
-#: apart, too few to serve as a check for guessing a weak secret offline
-CREDENTIAL_HASH_DIGITS = 12
+#: The credentials' hash in a saved plan is a check anyone holding the file can run
+#: offline against guessed secrets, for as long as they like: a fast hash with a salt
+#: shared by every installation lets a weak secret be found in milliseconds, however few
+#: digits are kept. So the salt is random per plan (precomputed tables are useless) and
+#: the hash is scrypt at about 40 ms and 16 MiB per guess, per plan.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+#: bytes of random salt per saved plan, and of scrypt output kept per provider
+SALT_BYTES = 16
+HASH_BYTES = 16
+CREDENTIAL_HASH_PREFIX = "scrypt:"
+_SALT = re.compile(rf"[0-9a-f]{{{2 * SALT_BYTES}}}")
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -125,19 +137,37 @@ def _load_change(c: Mapping[str, Any]) -> Change:
 
 # ------------------------------------------------------------------ where it was made
 
-def credential_hash(credentials: Mapping[str, str]) -> str:
-    """A short, salted sha256 of one provider's credentials (roles and values)."""
+def credential_hash(credentials: Mapping[str, str], salt: str) -> str:
+    """scrypt of one provider's credentials (roles and values, in any order) with the
+    plan's ``salt`` (hex): the same credentials give the same hash only with the same
+    salt, so a plan is checked by hashing the current credentials with its salt."""
     text = json.dumps(sorted(credentials.items()), ensure_ascii=False)
-    digest = hashlib.sha256(f"tapsync saved-plan credentials\0{text}".encode()).hexdigest()
-    return f"sha256:{digest[:CREDENTIAL_HASH_DIGITS]}"
+    digest = hashlib.scrypt(f"tapsync saved-plan credentials\0{text}".encode(),
+                            salt=bytes.fromhex(salt), n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                            dklen=HASH_BYTES)
+    return CREDENTIAL_HASH_PREFIX + digest.hex()
+
+
+def new_salt() -> str:
+    return secrets.token_hex(SALT_BYTES)
+
+
+def salt_of(saved: Mapping[str, Any]) -> str | None:
+    """The salt a saved ``made_for`` was hashed with, or ``None`` if it records none
+    this tapsync can use (an older format, or a hand edit)."""
+    salt = saved.get("salt")
+    return salt if isinstance(salt, str) and _SALT.fullmatch(salt) else None
 
 
 def binding(environment: str | None, sandbox: bool,
-             providers: Mapping[str, tuple[str, Mapping[str, str]]]) -> dict[str, Any]:
+            providers: Mapping[str, tuple[str, Mapping[str, str]]],
+            salt: str | None = None) -> dict[str, Any]:
     """The ``made_for`` record of a saved plan: ``providers`` maps a provider to the base
-    URL it was read from and the credentials it was read with (only hashed here)."""
-    return {"environment": environment, "sandbox": sandbox,
-            "providers": {name: {"base_url": url, "credentials": credential_hash(creds)}
+    URL it was read from and the credentials it was read with (only hashed here, with
+    ``salt``: a new random one for a new plan, the saved plan's own to check it)."""
+    salt = salt if salt is not None else new_salt()
+    return {"environment": environment, "sandbox": sandbox, "salt": salt,
+            "providers": {name: {"base_url": url, "credentials": credential_hash(creds, salt)}
                           for name, (url, creds) in sorted(providers.items())}}
 
 
@@ -147,8 +177,10 @@ def binding_problem(saved: Mapping[str, Any], current: Mapping[str, Any],
     """Why a plan made for ``saved`` must not run where ``current`` points, or ``None``.
 
     Compared: the environment, the sandbox flag, and each provider the plan writes to
-    (``written``): its base URL, then its credentials' hash. ``credential_env`` names,
-    per provider, the variables the credentials came from, for the message.
+    (``written``): its base URL, then its credentials' hash, which is only comparable when
+    ``current`` was made with the saved plan's salt (``binding(..., salt=salt_of(saved))``).
+    ``credential_env`` names, per provider, the variables the credentials came from, for
+    the message.
     """
     then, now = saved.get("providers") or {}, current.get("providers") or {}
     if (saved.get("environment"), bool(saved.get("sandbox"))) != (
@@ -158,9 +190,11 @@ def binding_problem(saved: Mapping[str, Any], current: Mapping[str, Any],
         return (f"this plan was made for {_where(saved, written)}; you are applying to "
                 f"{_where(current, written)}; nothing was written: apply it there, or make "
                 "a new plan here")
+    if written and (salt_of(saved) is None or saved.get("salt") != current.get("salt")):
+        return ("this plan does not record its credentials the way this tapsync checks "
+                "them (an older tapsync made it?); nothing was written: make the plan again")
     other = sorted(p for p in written
-                   if (then.get(p) or {}).get("credentials") != (now.get(p) or {}).get(
-                       "credentials"))
+                   if not _same_hash(then.get(p), now.get(p)))
     if other:
         names = ", ".join(v for p in other for v in credential_env.get(p, ()))
         return (f"this plan was made with other {', '.join(other)} credentials than the "
@@ -168,6 +202,11 @@ def binding_problem(saved: Mapping[str, Any], current: Mapping[str, Any],
                 "nothing was written: make a new plan with these credentials, or apply it "
                 "with the ones it was made with")
     return None
+
+
+def _same_hash(then: Mapping[str, Any] | None, now: Mapping[str, Any] | None) -> bool:
+    a, b = (then or {}).get("credentials"), (now or {}).get("credentials")
+    return isinstance(a, str) and isinstance(b, str) and hmac.compare_digest(a, b)
 
 
 def _where(binding: Mapping[str, Any], providers: Collection[str]) -> str:

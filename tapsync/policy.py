@@ -133,27 +133,40 @@ def check_sends(plan: Plan, allow_send: bool) -> list[str]:
 def check_send_times(plan: Plan, now: datetime | None) -> list[str]:
     """Refuse sends whose time has passed since the plan was made (a saved plan applied
     late): the service refuses a push scheduled in the past. The planner put each send's
-    deadline in ``meta["send_by"]``; ``now`` is timezone-aware, ``None`` skips the check."""
+    deadline in ``meta["send_by"]``, always with its UTC offset; ``now`` is
+    timezone-aware, ``None`` skips the check. A ``send_by`` that is not such a date and
+    time (a hand-edited plan: no offset, say) is refused too, never guessed at."""
     if now is None:
         return []
     out: list[str] = []
     for c in plan.changes:
-        send_by = c.meta.get("send_by") if c.action is Action.SEND else None
-        if not isinstance(send_by, str):
+        if c.action is not Action.SEND or "send_by" not in c.meta:
             continue
-        try:
-            deadline = datetime.fromisoformat(send_by)
-        except ValueError:
+        send_by = c.meta["send_by"]
+        deadline = _aware(send_by)
+        if deadline is None:
             out.append(f"{c.key.address}: the plan's send_by {send_by!r} is not a date and "
-                       f"time; plan again")
-            continue
-        if deadline <= now:
+                       f"time with a UTC offset (such as 2026-01-01T09:00:00+00:00); plan "
+                       f"again")
+        elif deadline <= now:
             out.append(f"{c.key.address}: its schedule passed at "
                        f"{deadline.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}, after this "
                        f"plan was made (now is {now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ})"
                        f", and the service refuses a push scheduled in the past; give it a "
                        f"future time and plan again")
     return out
+
+
+def _aware(value: object) -> datetime | None:
+    """``value`` as a timezone-aware datetime, or ``None``: a naive one cannot be compared
+    with ``now`` (which zone would it be in?)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.utcoffset() is not None else None
 
 
 def check_errors(plan: Plan) -> list[str]:

@@ -160,7 +160,14 @@ def test_each_environment_has_its_own_sandbox(tmp_path: Path) -> None:
                                  "https://hunter2@amplitude.com/",
                                  "http://me:hunter2@127.0.0.1:8765",
                                  "https://me:hunt@er2@amplitude.com",
-                                 "https://me:hunter2/x@amplitude.com"])
+                                 "https://me:hunter2/x@amplitude.com",
+                                 # digits then '#', '/' or '?': parsed as host 'admin' and
+                                 # port 1234, with no '@' left in what urlsplit calls netloc
+                                 "https://admin:1234#hunter2@api.taplytics.com",
+                                 "https://admin:1234/hunter2@api.taplytics.com",
+                                 "https://admin:1234?hunter2@api.taplytics.com",
+                                 "https://admin:1234#hunter2@api.taplytics.com/v1?k=hunter2",
+                                 "https://admin:hunter2@api.taplytics.com#hunter2"])
 def test_userinfo_in_a_base_url_is_refused_without_echoing_it(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         check_base_url(url, where="tapsync.yaml:4:15: $.providers.amplitude.base_url")
@@ -168,6 +175,24 @@ def test_userinfo_in_a_base_url_is_refused_without_echoing_it(url: str) -> None:
     assert message.startswith("tapsync.yaml:4:15: $.providers.amplitude.base_url: ")
     assert "hunter2" not in message and "er2" not in message
     assert "credentials come only from the environment" in message
+
+
+@pytest.mark.parametrize("url", ["https://api.taplytics.com#hunter2",
+                                 "https://admin:1234#hunter2", "https://api.taplytics.com#"])
+def test_a_fragment_in_a_base_url_is_refused_without_echoing_it(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_base_url(url, where="tapsync.yaml:4:15: $.providers.taplytics.base_url")
+    message = str(info.value)
+    assert message.startswith("tapsync.yaml:4:15: $.providers.taplytics.base_url: the URL "
+                              "must not have a fragment")
+    assert "hunter2" not in message and "1234" not in message
+
+
+def test_userinfo_is_masked_down_to_the_host() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_base_url("https://admin:1234#s3cret@api.taplytics.com/x?t=1", where="x")
+    assert str(info.value).startswith("x: 'https://***@api.taplytics.com' must not carry "
+                                      "credentials (user:password@)")
 
 
 def test_userinfo_is_refused_in_the_file_and_in_the_environment(tmp_path: Path) -> None:

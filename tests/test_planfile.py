@@ -19,6 +19,7 @@ from tapsync.planfile import (
     credential_hash,
     plan_from_dict,
     plan_to_dict,
+    salt_of,
 )
 
 _text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
@@ -120,23 +121,40 @@ ENV_VARS = {"amplitude": ["AMPLITUDE_API_KEY", "AMPLITUDE_SECRET_KEY"],
 
 def _elsewhere(**changes: Any) -> dict[str, Any]:
     """STAGING with some fields replaced: ``environment``, ``sandbox``, ``url``,
-    ``secret`` (amplitude's)."""
+    ``secret`` (amplitude's); hashed with STAGING's salt, as ``apply`` hashes the
+    current credentials to compare them with a saved plan's."""
     return binding(changes.get("environment", "staging"), changes.get("sandbox", False), {
         "amplitude": (changes.get("url", "https://staging.example"),
                       {"api_key": "ak-staging", "secret_key": changes.get("secret", SECRET)}),
-        "taplytics": ("https://api.taplytics.com", {"api_token": "tok-1"})})
+        "taplytics": ("https://api.taplytics.com", {"api_token": "tok-1"})},
+        salt=salt_of(STAGING))
 
 
-def test_the_binding_holds_a_short_hash_of_the_credentials_never_them() -> None:
+def test_the_binding_holds_a_salted_hash_of_the_credentials_never_them() -> None:
     text = json.dumps(STAGING)
     assert SECRET not in text and "ak-staging" not in text and "tok-1" not in text
     amp = STAGING["providers"]["amplitude"]
     assert amp["base_url"] == "https://staging.example"
-    assert re.fullmatch(r"sha256:[0-9a-f]{12}", amp["credentials"])
-    assert credential_hash({"secret_key": SECRET, "api_key": "ak-staging"}) == \
+    assert re.fullmatch(r"scrypt:[0-9a-f]{32}", amp["credentials"])
+    salt = STAGING["salt"]
+    assert salt_of(STAGING) == salt and re.fullmatch(r"[0-9a-f]{32}", salt)
+    assert credential_hash({"secret_key": SECRET, "api_key": "ak-staging"}, salt) == \
         amp["credentials"]                                   # roles in any order
-    assert credential_hash({"api_key": "ak-staging", "secret_key": SECRET + "x"}) != \
+    assert credential_hash({"api_key": "ak-staging", "secret_key": SECRET + "x"}, salt) != \
         amp["credentials"]
+
+
+def test_each_plan_has_its_own_salt_so_a_hash_computed_once_checks_no_other_plan() -> None:
+    """The reviewer's attack: with one salt shared by every installation, a table of
+    hashes of guessed secrets, made once, would match any saved plan."""
+    creds = {"api_token": "pw4821"}
+    first, second = (binding(None, False, {"taplytics": ("https://x", creds)})
+                     for _ in range(2))
+    assert first["salt"] != second["salt"]
+    assert first["providers"]["taplytics"]["credentials"] != \
+        second["providers"]["taplytics"]["credentials"]
+    assert credential_hash(creds, first["salt"]) == \
+        first["providers"]["taplytics"]["credentials"]
 
 
 def test_a_plan_applied_where_it_was_made_passes() -> None:
@@ -169,3 +187,22 @@ def test_only_the_providers_a_plan_writes_to_are_compared() -> None:
     now = _elsewhere(url="https://amplitude.com", secret="sk_live_other")
     assert binding_problem(STAGING, now, {"taplytics"}, ENV_VARS) is None
     assert binding_problem(STAGING, _elsewhere(environment="prod"), set(), ENV_VARS)
+
+
+@pytest.mark.parametrize("salt", [None, "", "not hex", "ab" * 8, 7])
+def test_a_plan_without_a_usable_salt_is_refused_not_taken_for_other_keys(
+        salt: Any) -> None:
+    """An older plan (a short sha256, no salt) or a hand-edited salt cannot be checked:
+    the refusal says so instead of blaming the credentials."""
+    saved = {**STAGING, "salt": salt}
+    if salt is None:
+        del saved["salt"]
+    assert salt_of(saved) is None
+    now = binding("staging", False, {
+        "amplitude": ("https://staging.example", {"api_key": "ak-staging", "secret_key": SECRET}),
+        "taplytics": ("https://api.taplytics.com", {"api_token": "tok-1"})},
+        salt=salt_of(saved))
+    problem = binding_problem(saved, now, {"amplitude"}, ENV_VARS)
+    assert problem is not None
+    assert "does not record its credentials the way this tapsync checks them" in problem
+    assert "nothing was written" in problem and SECRET not in problem

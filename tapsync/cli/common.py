@@ -22,7 +22,7 @@ from tapsync.changes import Plan
 from tapsync.config import Config, find_config, load_config
 from tapsync.errors import ManifestError, PlanRefused
 from tapsync.model import State
-from tapsync.planfile import binding, binding_problem
+from tapsync.planfile import binding, binding_problem, salt_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,12 +147,13 @@ def prepare(opts: Options, plan: Plan | None = None,
     return prep
 
 
-def plan_binding(prep: Prepared) -> dict[str, Any]:
-    """Where this command reads and writes, as a saved plan records it (no secret)."""
+def plan_binding(prep: Prepared, salt: str | None = None) -> dict[str, Any]:
+    """Where this command reads and writes, as a saved plan records it (no secret); the
+    credentials are hashed with ``salt`` (a saved plan's, to compare) or a new one."""
     return binding(prep.config.environment, prep.opts.sandbox, {
         n: (engine.SANDBOX_BASE_URL if prep.opts.sandbox else prep.config.providers[n].base_url,
             prep.credentials.get(n, {}))
-        for n in prep.names})
+        for n in prep.names}, salt)
 
 
 def _check_made_for(prep: Prepared, plan: Plan, saved: dict[str, Any] | None) -> None:
@@ -163,7 +164,7 @@ def _check_made_for(prep: Prepared, plan: Plan, saved: dict[str, Any] | None) ->
                            "was not checked")
         return
     problem = binding_problem(
-        saved, plan_binding(prep), {c.key.provider for c in plan.changes},
+        saved, plan_binding(prep, salt_of(saved)), {c.key.provider for c in plan.changes},
         {n: list(p.credential_env.values()) for n, p in prep.config.providers.items()
          if not prep.opts.sandbox})
     if problem:

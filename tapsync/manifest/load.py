@@ -146,33 +146,34 @@ def _syntax_problem(file: str, exc: yaml.YAMLError) -> Problem:
 def _reader_problem(file: str, exc: yaml.reader.ReaderError, data: bytes | str) -> Problem:
     """Bytes that are not text (bad UTF-8) or characters YAML forbids, at their real place.
 
-    The reader's ``position`` is an offset (in bytes for ``bytes`` input), not a line and
-    column, so it is located here. For bad UTF-8 Python's own decoder names the first bad
-    byte, which is what an editor's "go to line:column" needs.
+    The reader's ``position`` is a byte offset, not a line and column, so it is located
+    here: libyaml reads a ``str`` as its UTF-8 encoding, so a ``str`` is encoded the same
+    way first (counting its characters instead would put ``b: éééé \x07`` on the next
+    line). For bad UTF-8 Python's own decoder names the first bad byte, which is what an
+    editor's "go to line:column" needs.
     """
-    utf16 = isinstance(data, bytes) and data[:2] in (b"\xff\xfe", b"\xfe\xff")
-    if isinstance(data, bytes) and not utf16:
+    text = isinstance(data, str)
+    raw = data.encode("utf-8", errors="surrogatepass") if isinstance(data, str) else data
+    utf16 = not text and raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if not text and not utf16:
         try:
-            data.decode("utf-8")
+            raw.decode("utf-8")
         except UnicodeDecodeError as bad:
-            line, col = _locate(data, bad.start)
+            line, col = _locate(raw, bad.start)
             return Problem(file, line, col, "$",
-                           f"not valid UTF-8 (byte 0x{data[bad.start]:02x})")
+                           f"not valid UTF-8 (byte 0x{raw[bad.start]:02x})")
     # UTF-16 (rare) is not located: its offsets would count code units, not characters
-    line, col = (1, 1) if utf16 else _locate(data, exc.position)
+    line, col = (1, 1) if utf16 else _locate(raw, exc.position)
     return Problem(file, line, col, "$", f"character U+{exc.character:04X} is not allowed "
                                          f"in YAML ({exc.reason})")
 
 
-def _locate(data: bytes | str, offset: int) -> tuple[int, int]:
-    """1-based line and column (in characters) of ``offset`` into ``data``."""
-    if isinstance(data, bytes):
-        start = data.rfind(b"\n", 0, offset) + 1
-        start += 3 if start == 0 and data.startswith(b"\xef\xbb\xbf") else 0  # the BOM
-        column = len(data[start:offset].decode("utf-8", errors="replace"))
-        return data.count(b"\n", 0, offset) + 1, column + 1
-    start = data.rfind("\n", 0, offset) + 1
-    return data.count("\n", 0, offset) + 1, offset - start + 1
+def _locate(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of the byte ``offset`` into UTF-8 ``data``."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    start += 3 if start == 0 and data.startswith(b"\xef\xbb\xbf") else 0  # the BOM
+    column = len(data[start:offset].decode("utf-8", errors="replace"))
+    return data.count(b"\n", 0, offset) + 1, column + 1
 
 
 class _Reader:

@@ -80,7 +80,7 @@ def test_the_saved_plan_records_where_it_was_made_without_the_secret(
     made_for = json.loads(text)["made_for"]
     assert made_for["environment"] is None and made_for["sandbox"] is False
     assert made_for["providers"]["amplitude"]["base_url"] == url
-    assert made_for["providers"]["amplitude"]["credentials"].startswith("sha256:")
+    assert made_for["providers"]["amplitude"]["credentials"].startswith("scrypt:")
 
 
 @pytest.mark.socket
@@ -121,3 +121,19 @@ def test_an_older_plan_without_the_record_applies_with_a_warning(tmp_path: Path)
     code, out, err = tapsync(ws, "apply", "--sandbox", "p.json")
     assert code == 0, (out, err)
     assert "does not record the environment and project it was made for" in err
+
+
+def test_a_plan_whose_credentials_hash_has_no_salt_is_refused(tmp_path: Path) -> None:
+    """A plan from before the per-plan salt (a short fixed-salt sha256) cannot be checked
+    against the credentials set now: refused before anything is contacted, saying why."""
+    ws = write_workspace(tmp_path)
+    code, _, err = tapsync(ws, "plan", "--sandbox", "--out", "p.json")
+    assert code == 0, err
+    doc = json.loads((ws / "p.json").read_text(encoding="utf-8"))
+    del doc["made_for"]["salt"]
+    doc["made_for"]["providers"]["amplitude"]["credentials"] = "sha256:0123456789ab"
+    (ws / "p.json").write_text(json.dumps(doc), encoding="utf-8")
+    code, out, err = tapsync(ws, "apply", "--sandbox", "p.json")
+    assert code == 1, (out, err)
+    assert ("this plan does not record its credentials the way this tapsync checks them "
+            "(an older tapsync made it?); nothing was written: make the plan again") in err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tapsync.errors import ManifestError
 from tapsync.manifest import LintOptions, check, load
 from tapsync.manifest.data import Loaded, unpack
@@ -104,6 +106,21 @@ def test_a_forbidden_control_character_is_located() -> None:
         parse(data, "t.yaml", out)
         assert [(p.line, p.column) for p in out.problems] == [(2, 6)], data
         assert "U+0007 is not allowed" in out.problems[0].message
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    ("a: 1\nb: éééé \x07\n", (2, 9)),          # not line 3: libyaml counts UTF-8 bytes
+    ("a: 1\nb: éééé \x07\n".encode(), (2, 9)),
+    ("a: 日本語 ☃\x07\n", (1, 9)),
+    ("\ufeffb: éé \x07\n", (1, 7)),            # a byte order mark takes no column
+    ("\ufeffa: 1\nb: \x07\n", (2, 4)),
+])
+def test_a_forbidden_character_after_non_ascii_text_is_located_in_characters(
+        data: str | bytes, where: tuple[int, int]) -> None:
+    out = Loaded()
+    parse(data, "t.yaml", out)
+    assert [(p.line, p.column) for p in out.problems] == [where]
+    assert "U+0007 is not allowed" in out.problems[0].message
 
 
 def test_alias_bomb_is_refused_quickly(run: Run) -> None:
