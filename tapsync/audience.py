@@ -6,9 +6,13 @@ filters → every user; filters combine with AND, except ``an_version`` and
 ``ios_version``, which combine with OR; an ``an_version`` filter alone sends to Android
 only, an ``ios_version`` filter alone to iOS only; a user matches a filter if ANY value
 matches (so ``!=`` with several values matches everyone); no schedule → now; a
-``local_time`` wins over ``time``; ``production`` defaults to false (sandbox devices).
-It also says until when a push can still be sent at all (:func:`send_deadline`): the
-reference says schedule times must be in the future. Pure: no I/O, no clock.
+``local_time`` takes precedence over ``time`` for when it goes out, yet "all times must be
+in the future"; ``production`` defaults to false (sandbox devices).
+It also says until when a push can still be sent at all (:func:`send_deadline`). The
+time-zone rule and the time formats live here once: the linter warns with them and the
+planner refuses with them, so the two cannot disagree (the sandbox, an emulator that
+imports nothing of ours, keeps its own copy, which a test compares with this one).
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 
 VERSION_TYPES = {"an_version": "Android", "ios_version": "iOS"}
 #: a wall-clock ``local_time`` happens first in UTC+14 and last in UTC-12: it has passed
-#: everywhere only 12 hours after the same reading in UTC
+#: somewhere 14 hours before the same reading in UTC, and everywhere only 12 hours after it
+EARLIEST_ZONE = timedelta(hours=14)
 LATEST_ZONE = timedelta(hours=12)
+#: the seed's formats: ``time`` in UTC, ``local_time`` a wall clock without a zone
 TIME_FORMATS = {"time": "%Y-%m-%dT%H:%M:%SZ", "local_time": "%Y-%m-%dT%H:%M:%S"}
 LABELS = {"id": "Taplytics id", "email": "email", "gender": "gender", "user_id": "user_id",
           "age": "age", "app_lang": "app language", "device_model": "device model",
@@ -107,28 +113,40 @@ def _when(schedule: Any) -> str:
         return "now"
     local, utc = schedule.get("local_time"), schedule.get("time")
     if local:
-        ignored = " (its UTC time is ignored)" if utc else ""
-        return f"at {_clock(str(local))} in each user's own time zone{ignored}"
+        wins = " (local time takes precedence over its UTC time)" if utc else ""
+        return f"at {_clock(str(local))} in each user's own time zone{wins}"
     return f"at {_clock(str(utc))} UTC" if utc else "now"
+
+
+def read_time(key: str, text: Any) -> datetime | None:
+    """A schedule's ``time`` or ``local_time`` as a UTC-aware moment (a local time's wall
+    clock read as if in UTC); ``None`` when absent or not in the key's format (validation
+    says so)."""
+    fmt = TIME_FORMATS.get(key)
+    if fmt is None or not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
 
 
 def send_deadline(attrs: Mapping[str, Any]) -> tuple[datetime, str] | None:
     """The last moment the service accepts this push, and what is past after it.
 
-    ``None`` when it is sent ``now`` (or has no schedule). The seed says schedule times
-    "must be in the future"; a ``local_time`` is past everywhere only once it has passed
-    in UTC-12. When both times are given, each must be in the future (the service checks
-    both, though ``local_time`` decides when it goes out), so the earlier deadline counts.
+    ``None`` when it is sent ``now`` (or has no schedule). The seed says "all times must
+    be in the future"; a ``local_time`` is past everywhere only once it has passed in
+    UTC-12. When both times are given, ``local_time`` decides when it goes out but the
+    service checks both, so the earlier deadline counts.
     """
     schedule = attrs.get("schedule")
     if not isinstance(schedule, Mapping):
         return None
     found: list[tuple[datetime, str]] = []
-    for key, fmt in TIME_FORMATS.items():
+    for key in TIME_FORMATS:
         text = schedule.get(key)
-        try:
-            when = datetime.strptime(str(text), fmt).replace(tzinfo=timezone.utc)
-        except ValueError:
+        when = read_time(key, text)
+        if when is None:
             continue  # absent, or malformed (validation has said so)
         if key == "local_time":
             found.append((when + LATEST_ZONE,

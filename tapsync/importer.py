@@ -18,8 +18,10 @@ Amplitude's kinds: ``category``, ``event_type`` (with the event's own properties
 ``event_property`` (the shared ones), ``user_property``.
 
 Taplytics: ``experiment`` by default; ``push_campaign`` and ``user`` only when ``--kinds``
-names them (:data:`OPT_IN` says why). A sent push is history: declared as it was sent, it
-plans no change (never a send), so importing it only pins what went out. Users are
+names them (:data:`OPT_IN` says why). A sent push is history, and is written so
+(``sent: true``, :data:`_MARKS`): where it is live it plans no change; anywhere it is not
+(another environment, a fresh project) it is a plan error, never a send, so the imported
+``schedule: now`` / ``send_to_all_users: true`` cannot go out to everyone again. Users are
 identified by ``user_id``, else ``email``; ``custom_data`` is written as it is live. Every
 attribute the provider reads is carried, known ones in a fixed order and new ones after
 them sorted (an attribute added to a provider is imported without touching this module);
@@ -106,11 +108,18 @@ _SHAPES: Mapping[tuple[str, str], _Shape] = {
         "custom_data": {}}),
 }
 _GENERIC = _Shape({})
+#: control keys written on every imported object of a kind, right after its identity:
+#: what is imported was sent already, so it must never be sent again from the manifest
+_MARKS: Mapping[tuple[str, str], Mapping[str, Any]] = {
+    ("taplytics", "push_campaign"): {"sent": True},
+}
 #: extra header lines for a file holding a kind
 _HEADERS: Mapping[tuple[str, str], str] = {
-    ("taplytics", "push_campaign"): "# These pushes were sent (or scheduled) already: as "
-                                    "written they plan no change; a sent push cannot be "
-                                    "edited, so a new push needs a new name.",
+    ("taplytics", "push_campaign"): "# These pushes were sent (or scheduled) already, so "
+                                    "each says sent: true: it plans no change where it is "
+                                    "live and is an error, never a send, where it is not; a "
+                                    "sent push cannot be edited, so a new push needs a new "
+                                    "name.",
     ("taplytics", "user"): "# custom_data is owned whole: a key removed here is removed "
                            "live by the next apply.",
 }
@@ -231,12 +240,13 @@ def _entries(live: State, provider: str, wanted: set[str],
 
 
 def _entry(r: Resource) -> tuple[dict[str, Any] | None, list[str]]:
-    """One object as a manifest mapping (its identity first, then fields in a fixed
-    order), and what had to be left out of it; ``None`` (and why) when it cannot be
-    written at all."""
+    """One object as a manifest mapping (its identity and :data:`_MARKS` first, then
+    fields in a fixed order), and what had to be left out of it; ``None`` (and why) when
+    it cannot be written at all."""
     shape = _SHAPES.get((r.key.provider, r.key.kind), _GENERIC)
     ident = _identity(r)
-    entry: dict[str, Any] = {ident: r.key.leaf}
+    marks = _MARKS.get((r.key.provider, r.key.kind), {})
+    entry: dict[str, Any] = {ident: r.key.leaf, **marks}
     order = list(shape.defaults)
     if shape.open:
         order += sorted(set(r.attrs) - set(shape.defaults))
@@ -248,7 +258,7 @@ def _entry(r: Resource) -> tuple[dict[str, Any] | None, list[str]]:
         entry.pop(reason.split(" ", 1)[0], None)
         left_out.append(f"{r.key.address}: {reason}")
     if shape.open:
-        fitted = _fit(r, entry, shape.vital | {ident})
+        fitted = _fit(r, entry, shape.vital | {ident, *marks})
         if fitted is None:
             return None, [f"{r.key.address} skipped: " + "; ".join(
                 _schema_errors(r, entry) or ["it does not fit the manifest format"])]

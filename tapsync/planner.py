@@ -21,6 +21,9 @@ Rules (CONTRACT.md §3):
 * A send whose deadline (``KindSpec.send_deadline``: a push's schedule) is not after
   ``now`` is an error, not a change: the service refuses it. The planner reads no clock;
   the caller passes ``now``. A push already sent plans nothing, however old its time.
+* A desired object marked sent (``meta["sent"]``, a manifest's ``sent: true``) is history:
+  found live it compares as any other; not found live it is an error, never a send (an
+  imported push applied to another project must not go out again to everyone).
 * A difference the API cannot make is a ``manual`` change saying what to do by hand; a
   list of named objects (experiment variations) is described name by name.
 """
@@ -224,6 +227,9 @@ class _Planner:
         if lr is not None and not (lr.meta.get("deleted") and not spec.can_restore):
             self.claimed.add(lr.key)
             self.existing(r, lr, spec)
+        elif r.meta.get("sent"):
+            self.error(key, "declared as sent (sent: true) but not found live in this "
+                            "project; it will not be sent — remove `sent: true` to send it")
         elif not spec.can_create:
             self.error(key, f"{key.address} does not exist and cannot be created through "
                             f"the {key.provider} API: create it in the dashboard")

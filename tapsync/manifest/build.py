@@ -30,8 +30,9 @@ KINDS: Mapping[str, Mapping[str, str]] = {
                    "insights": "insight", "event_definitions": "event_definition",
                    "property_definitions": "property_definition"},
 }
-#: fields that say *which* object or *what to do*, never sent as an attribute
-CONTROL = frozenset({"name", "renamed_from", "absent", "external", "properties"})
+#: fields that say *which* object or *what to do*, never sent as an attribute; ``sent``
+#: (a push that is history: never send it) travels in the resource's ``meta``
+CONTROL = frozenset({"name", "renamed_from", "absent", "external", "properties", "sent"})
 
 
 @dataclass(slots=True)
@@ -163,6 +164,8 @@ def _resource(d: Decl) -> Resource | None:
     if provider == "apptimize":
         meta = {"probe_user_id": d.section.get("probe_user_id"),
                 "customAttributes": plain(d.section.get("customAttributes", {}))}
+    if obj.get("sent") is True:
+        meta = {**meta, "sent": True}  # the planner compares it, and never sends it
     earlier = renamed_from(obj, kind) if "renamed_from" in obj else ()
     return Resource(key, canonical(provider, kind, owned), where, renamed_from=earlier, meta=meta,
                     field_sources=FieldSources(d.doc.file, obj.marks, owned))

@@ -4,16 +4,19 @@ A push is irreversible once applied, so anything that would send it to the wrong
 at the wrong time is an error here, before a plan is ever made. Warnings quote the seed's
 own reason so the reader need not look it up. A schedule in the past is only a warning:
 a manifest keeps sent pushes as history, and those are rightly in the past; the planner
-makes it an error when it would actually send one (the service refuses it).
+makes it an error when it would actually send one (the service refuses it). A push marked
+``sent: true`` *is* history: nothing is said about when it would go out. The time-zone
+rule and time formats are :mod:`tapsync.audience`'s, the ones the planner refuses with.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from tapsync.audience import EARLIEST_ZONE, LATEST_ZONE, TIME_FORMATS, read_time
 from tapsync.errors import Problem
 from tapsync.manifest.build import Decl
 from tapsync.manifest.where import PathPart, problem
@@ -29,9 +32,12 @@ SEED_ORDERING = ("an ordering comparator on a string compares character codes (t
                  "\"This will try and match on numerical ASCII values and will produce "
                  "unexpected results\")")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_EARLIEST_ZONE, _LATEST_ZONE = timedelta(hours=14), timedelta(hours=12)
-_IF_UNSENT = ": if this push has not been sent yet, the service will refuse it"
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z?\Z")
+_IF_UNSENT = (": if this push has not been sent yet, the service will refuse it (if it has, "
+              "say sent: true)")
+#: the shape the schema asks of each schedule key; a value of that shape which still does
+#: not read as a time (``2026-02-30``) is this linter's to report
+_SHAPE = {"time": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z"),
+          "local_time": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\Z")}
 _DV_TYPES = {"bool": (bool,), "double": (int, float), "int": (int,), "string": (str,)}
 
 
@@ -76,11 +82,12 @@ def _push(d: Decl, now: datetime) -> list[Problem]:
     elif not everyone and not filters:
         out.append(problem(d.doc, [*here, "name"], "a push without filters goes to ALL users: "
                            "add filters, or say send_to_all_users: true"))
-    if "schedule" not in obj:
+    sent = obj.get("sent") is True  # history: it will never be sent from here
+    if "schedule" not in obj and not sent:
         out.append(problem(d.doc, [*here, "name"], "a push without schedule is sent the moment "
                            "it is applied: add schedule: now, {time: …} or {local_time: …}"))
-    elif isinstance(obj["schedule"], dict):
-        out.extend(_schedule(d, obj["schedule"], now))
+    elif isinstance(obj.get("schedule"), dict):
+        out.extend(_schedule(d, obj["schedule"], None if sent else now))
     note = obj.get("notification")
     if isinstance(note, dict) and not note.get("alert") and not obj.get("custom_keys"):
         out.append(problem(d.doc, [*here, "notification"], "notification.alert is required "
@@ -119,38 +126,42 @@ def _filter(d: Decl, f: dict[str, Any], here: list[PathPart]) -> list[Problem]:
     return out
 
 
-def _schedule(d: Decl, sched: dict[str, Any], now: datetime) -> list[Problem]:
+def _schedule(d: Decl, sched: dict[str, Any], now: datetime | None) -> list[Problem]:
+    """Times that cannot be read, and (unless ``now`` is ``None``: a sent push) times the
+    service would refuse or that are already past somewhere."""
     out, here = [], [*d.path, "schedule"]
-    for key in ("time", "local_time"):
+    for key in TIME_FORMATS:
         text = sched.get(key)
-        if not isinstance(text, str):
-            continue
-        if not _DATETIME.match(text):
-            continue  # the schema reported the format
-        try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-        except ValueError:
+        if not isinstance(text, str) or not _SHAPE[key].match(text):
+            continue  # absent, or the schema reported the format
+        when = read_time(key, text)
+        if when is None:
             out.append(problem(d.doc, [*here, key], f"schedule.{key} {text!r} is not a date and "
                                "time"))
-            continue
-        if key == "local_time":  # the same wall-clock time happens 26 hours apart worldwide
-            naive = when
-            if naive + _LATEST_ZONE <= now:
-                out.append(problem(d.doc, [*here, key], f"schedule.local_time {text} is in the "
-                                   f"past in every time zone{_IF_UNSENT}", severity="warning"))
-            elif naive - _EARLIEST_ZONE <= now:
-                out.append(problem(d.doc, [*here, key], f"schedule.local_time {text} is already "
-                                   "past in some time zones", severity="warning"))
-        elif when <= now:
-            out.append(problem(d.doc, [*here, key], f"schedule.time {text} is in the past "
-                               f"(now is {now:%Y-%m-%dT%H:%M:%SZ}){_IF_UNSENT}",
-                               severity="warning"))
-    if "time" in sched and "local_time" in sched:
-        out.append(problem(d.doc, [*here, "time"], "schedule.time is ignored when local_time is "
-                           "given", severity="warning"))
+        elif now is not None:
+            out.extend(_past(d, [*here, key], key, text, when, now))
+    if now is not None and "time" in sched and "local_time" in sched:
+        out.append(problem(d.doc, [*here, "time"], "schedule.time does not decide when the push "
+                           "goes out when local_time is given (local time takes precedence), "
+                           "yet the service refuses the push if it is in the past: keep one "
+                           "of them", severity="warning"))
     return out
+
+
+def _past(d: Decl, where: list[PathPart], key: str, text: str, when: datetime,
+          now: datetime) -> list[Problem]:
+    """A past time: refused by the service if the push is sent (the planner's error)."""
+    if key == "local_time":  # the same wall-clock time happens 26 hours apart worldwide
+        if when + LATEST_ZONE <= now:
+            return [problem(d.doc, where, f"schedule.local_time {text} is in the past in every "
+                            f"time zone{_IF_UNSENT}", severity="warning")]
+        if when - EARLIEST_ZONE <= now:
+            return [problem(d.doc, where, f"schedule.local_time {text} is already past in some "
+                            "time zones", severity="warning")]
+    elif when <= now:
+        return [problem(d.doc, where, f"schedule.time {text} is in the past (now is "
+                        f"{now:%Y-%m-%dT%H:%M:%SZ}){_IF_UNSENT}", severity="warning")]
+    return []
 
 
 def _experiment(d: Decl) -> list[Problem]:

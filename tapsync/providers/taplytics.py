@@ -160,7 +160,8 @@ class TaplyticsProvider(Provider):
 
     async def _all_users(self, limit: int | None) -> list[Resource]:
         """Every user that has an identity a manifest can write (``user_id``, else
-        ``email``), the first of namesakes, in the API's order; at most ``limit + 1``."""
+        ``email``), the first of namesakes, in the API's order; paging stops after the
+        page on which more than ``limit`` were found, so up to ``limit + PER_PAGE``."""
         found: dict[ResourceKey, Resource] = {}
         params: dict[str, str] = {"per_page": PER_PAGE}
         tokens: set[str] = set()

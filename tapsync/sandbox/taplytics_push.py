@@ -42,6 +42,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FIELDS = {"name": str, "notification": dict, "image": dict, "filters": list,
           "custom_keys": dict, "filter_duplicate_content": bool, "schedule": dict,
           "production": bool, "is_silent": bool, "badge_count": int}
+#: The service's own time rules. Copied on purpose from ``tapsync.audience`` (the emulator
+#: imports nothing of the tool it tests); tests/taplytics/test_push_times.py checks that
+#: the two copies are equal.
 TIME_FORMATS = {"time": "%Y-%m-%dT%H:%M:%SZ", "local_time": "%Y-%m-%dT%H:%M:%S"}
 #: a local time happens somewhere between UTC-12 and UTC+14: past everywhere only after
 LATEST_ZONE = timedelta(hours=12)

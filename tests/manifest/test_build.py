@@ -87,6 +87,26 @@ def test_taplytics_users_are_keyed_by_user_id_else_email(run: Run) -> None:
     assert dict(s.get(key("taplytics", "user", "b@x.io")).attrs) == {"first_name": "B"}
 
 
+def test_sent_marks_a_push_as_history_in_meta_never_as_a_field(run: Run) -> None:
+    """``sent`` is a control key like ``absent``: were it an attribute it would be compared
+    with the live push (which has no such field) and read as a change to a sent push."""
+    checked = run("""
+        taplytics:
+          push_campaigns:
+            - {name: old, sent: true, notification: {alert: hi}, send_to_all_users: true,
+               schedule: now}
+            - {name: new, sent: false, notification: {alert: hi}, send_to_all_users: true,
+               schedule: now}
+    """)
+    assert checked.ok, messages(checked)
+    old = checked.state.get(key("taplytics", "push_campaign", "old"))
+    new = checked.state.get(key("taplytics", "push_campaign", "new"))
+    assert dict(old.attrs) == dict(new.attrs) == {
+        "notification": {"alert": "hi"}, "send_to_all_users": True, "schedule": "now"}
+    assert old.meta.get("sent") is True and "sent" not in new.meta
+    assert "sent" not in old.field_sources
+
+
 def test_same_object_in_two_files_names_both_places(run: Run, tmp_path: Path) -> None:
     checked = run(files={"a.yaml": "amplitude:\n  categories: [{name: Media}]\n",
                          "b.yaml": "amplitude:\n  categories:\n    - name: Media\n"})

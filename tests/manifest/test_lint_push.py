@@ -50,7 +50,7 @@ def test_a_past_schedule_time_is_a_warning_that_uses_the_injected_clock(run: Run
     assert messages(checked, "warning") == [
         "7:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time "
         "2026-11-22T11:59:59Z is in the past (now is 2026-11-22T12:00:00Z): if this push "
-        "has not been sent yet, the service will refuse it"]
+        "has not been sent yet, the service will refuse it (if it has, say sent: true)"]
 
 
 def test_a_schedule_time_one_second_ahead_of_the_clock_is_clean(run: Run) -> None:
@@ -59,7 +59,8 @@ def test_a_schedule_time_one_second_ahead_of_the_clock_is_clean(run: Run) -> Non
 
 @pytest.mark.parametrize(("local", "message"), [
     ("2026-11-21T12:00:00", "is in the past in every time zone: if this push has not been "
-                            "sent yet, the service will refuse it"),
+                            "sent yet, the service will refuse it (if it has, say sent: "
+                            "true)"),
     ("2026-11-22T20:00:00", "is already past in some time zones"),
     ("2026-11-24T00:00:00", None)])
 def test_local_time_is_past_everywhere_or_only_somewhere(run: Run, local: str,
@@ -69,6 +70,76 @@ def test_local_time_is_past_everywhere_or_only_somewhere(run: Run, local: str,
     got = messages(checked, "warning")
     assert got == ([f"7:30: $.taplytics.push_campaigns[0].schedule.local_time: "
                     f"schedule.local_time {local} {message}"] if message else [])
+
+
+# ------------------------------------------------------------ history: sent: true
+
+SENT = GOOD.replace("    - name: sale\n", "    - name: sale\n      sent: true\n")
+
+
+@pytest.mark.parametrize("schedule", [
+    '{time: "2020-01-01T00:00:00Z"}',
+    '{local_time: "2026-11-21T12:00:00"}',      # past everywhere
+    '{local_time: "2026-11-22T20:00:00"}',      # past only in some zones
+    '{time: "2020-01-01T00:00:00Z", local_time: "2020-01-01T09:00:00"}'])
+def test_a_push_marked_sent_is_history_so_its_times_are_not_warned_about(
+        run: Run, schedule: str) -> None:
+    unsent = run(GOOD.replace('{time: "2027-01-01T00:00:00Z"}', schedule))
+    assert unsent.ok and messages(unsent, "warning")   # the same push, not marked sent
+    sent = run(SENT.replace('{time: "2027-01-01T00:00:00Z"}', schedule))
+    assert sent.ok and not sent.problems, messages(sent, "warning")
+
+
+def test_a_push_marked_sent_needs_no_schedule_but_still_a_readable_one(run: Run) -> None:
+    """Without a schedule it would go out the moment it is applied; marked sent, it never
+    goes out. A date that does not exist is still an error either way."""
+    no_schedule = '      schedule: {time: "2027-01-01T00:00:00Z"}\n'
+    assert "sent the moment it is applied" in only(run(GOOD.replace(no_schedule, ""))).message
+    assert not run(SENT.replace(no_schedule, "")).problems
+    for text in (GOOD, SENT):
+        bad = only(run(text.replace("2027-01-01T00:00:00Z", "2027-02-30T00:00:00Z")))
+        assert (bad.json_path, bad.message) == (
+            "$.taplytics.push_campaigns[0].schedule.time",
+            "schedule.time '2027-02-30T00:00:00Z' is not a date and time")
+
+
+def test_the_other_push_rules_still_hold_for_a_push_marked_sent(run: Run) -> None:
+    got = messages(run(SENT.replace(
+        '      filters: [{type: country, comparator: "=", values: [CA]}]\n', "")))
+    assert len(got) == 1 and "goes to ALL users" in got[0]
+
+
+@pytest.mark.parametrize("value", ["yes please", 1, "[true]"])
+def test_sent_is_a_boolean(run: Run, value: object) -> None:
+    got = messages(run(SENT.replace("sent: true", f"sent: {value}")))
+    assert len(got) == 1 and "sent" in got[0] and "is not of type 'boolean'" in got[0], got
+
+
+def test_sent_is_for_pushes_only(run: Run) -> None:
+    got = messages(run("taplytics:\n  users:\n    - {user_id: qa-1, sent: true}\n"))
+    assert len(got) == 1 and "unknown key 'sent'" in got[0], got
+
+
+# ------------------------------------------------- both times given: local time wins
+
+def test_both_times_given_local_time_wins_but_the_utc_time_must_be_future_too(
+        run: Run) -> None:
+    """Seed 001: "If they both are, local time takes precedence. All times must be in the
+    future." The linter says exactly that, and warns when the UTC time has passed, as the
+    planner refuses to send it (tests/taplytics/test_push_times.py)."""
+    both = GOOD.replace('{time: "2027-01-01T00:00:00Z"}',
+                        '{time: "2026-11-22T11:00:00Z", local_time: "2026-12-01T09:00:00"}')
+    checked = run(both)
+    assert checked.ok
+    got = messages(checked, "warning")
+    assert got == [
+        "7:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time "
+        "2026-11-22T11:00:00Z is in the past (now is 2026-11-22T12:00:00Z): if this push has "
+        "not been sent yet, the service will refuse it (if it has, say sent: true)",
+        "7:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time does not decide "
+        "when the push goes out when local_time is given (local time takes precedence), yet "
+        "the service refuses the push if it is in the past: keep one of them"]
+    assert not any("ignored" in m for m in got)
 
 
 @pytest.mark.parametrize("comparator", [">", "<", "==", "~"])

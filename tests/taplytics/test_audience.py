@@ -34,7 +34,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
     ({"filters": [COUNTRY], "schedule": {"time": "2026-12-05T15:00:30Z",
                                          "local_time": "2026-12-05T09:00:00"}},
      "sends to users in Canada or US at 2026-12-05 09:00 in each user's own time zone "
-     "(its UTC time is ignored), sandbox devices only"),
+     "(local time takes precedence over its UTC time), sandbox devices only"),
     ({"filters": [{"type": "ios_version", "comparator": "!=", "values": ["8.0.1", "8.1.3"]}]},
      "sends to iOS only (version != 8.0.1 or 8.1.3 (matches everyone: != with several "
      "values)) now, sandbox devices only"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from starlette.applications import Starlette
 
 from tapsync import importer
+from tapsync.changes import Action
 from tapsync.importer import import_files
 from tapsync.manifest import check
 from tapsync.model import Resource, ResourceKey, State
@@ -122,13 +124,16 @@ def test_sent_pushes_import_as_declared_pushes_that_plan_no_send(tmp_path: Path)
     assert imported(ws, "--kinds", "push_campaign") == [
         "manifests/taplytics/push_campaigns.yaml"]
     text = read(ws, "push_campaigns.yaml")
-    assert "# These pushes were sent (or scheduled) already" in text
+    assert "# These pushes were sent (or scheduled) already, so each says sent: true" in text
     doc = yaml.safe_load(text)[T]["push_campaigns"]
     assert [p["name"] for p in doc] == ["silent-refresh", "vcr-winners", "welcome"]
     refresh, vcr, welcome = doc
-    assert welcome == {"name": "welcome", "notification": {"alert": "Welcome: yes, \"really\" #1"},
+    assert welcome == {"name": "welcome", "sent": True,
+                       "notification": {"alert": "Welcome: yes, \"really\" #1"},
                        "send_to_all_users": True, "schedule": "now"}   # the first namesake
-    assert refresh == {"name": "silent-refresh", "notification": {},
+    assert "    - name: welcome\n      sent: true\n" in text         # said up front
+    assert vcr["sent"] is True
+    assert refresh == {"name": "silent-refresh", "sent": True, "notification": {},
                        "filters": [{"type": "os", "comparator": "=", "values": ["iOS"]}],
                        "schedule": {"local_time": "2099-01-01T09:00:00"},
                        "custom_keys": {"refresh": True}, "filter_duplicate_content": False,
@@ -143,13 +148,62 @@ def test_sent_pushes_import_as_declared_pushes_that_plan_no_send(tmp_path: Path)
     assert len(state[T]["push"]) == len(PUSHES)
 
 
+def test_imported_pushes_applied_to_a_project_without_them_send_nothing(
+        tmp_path: Path) -> None:
+    """Imported from one project (prod) and applied with --allow-send to another where they
+    are not live (staging, a fresh sandbox): each is a plan error, and nothing is sent,
+    although as imported they say ``schedule: now`` and ``send_to_all_users: true``."""
+    for name in ("prod", "staging/manifests/taplytics"):
+        (tmp_path / name).mkdir(parents=True)
+    prod = workspace(tmp_path / "prod", pushes=PUSHES[:3])
+    imported(prod, "--kinds", "push_campaign")
+    staging = workspace(tmp_path / "staging")                      # its sandbox: no pushes
+    (staging / "manifests" / T / "push_campaigns.yaml").write_text(
+        read(prod, "push_campaigns.yaml"), encoding="utf-8")
+    code, out, err = tapsync(staging, "plan", "--sandbox")
+    assert code == 1, out + err
+    for name in ("silent-refresh", "vcr-winners", "welcome"):
+        assert (f'taplytics.push_campaign["{name}"]: declared as sent (sent: true) but not '
+                "found live in this project; it will not be sent") in out, out + err
+    assert "remove `sent: true` to send it" in out
+    code, out, err = tapsync(staging, "apply", "--sandbox", "--auto-approve", "--allow-send")
+    assert code == 1 and "refusing to apply" in err, out + err
+    (state,) = sandbox_calls(staging, ("GET", "/_sandbox/state", {}))
+    assert not state.get(T, {}).get("push"), state
+
+
+def test_an_imported_push_never_plans_a_send(tmp_path: Path) -> None:
+    """The reviewer's case: a push sent ``now`` to everyone, imported, then planned against
+    a project that does not hold it; and against the one it came from."""
+    live = State([_push("spring-sale", notification={"alert": "Spring sale!"},
+                        schedule={"now": True})])
+    files = _round_trip(tmp_path, live, ["push_campaign"])       # plans nothing where live
+    text = files["taplytics/push_campaigns.yaml"]
+    assert yaml.safe_load(text)[T]["push_campaigns"] == [
+        {"name": "spring-sale", "sent": True, "notification": {"alert": "Spring sale!"},
+         "send_to_all_users": True, "schedule": "now"}]
+    desired = check([tmp_path]).state
+    elsewhere = plan(desired, State(), SPECS, now=datetime(2026, 1, 2, tzinfo=timezone.utc))
+    assert elsewhere.changes == ()
+    assert [(e.address, e.message) for e in elsewhere.errors] == [
+        ('taplytics.push_campaign["spring-sale"]', "declared as sent (sent: true) but not found "
+         "live in this project; it will not be sent — remove `sent: true` to send it")]
+    # the same manifest without the mark is the send it would otherwise have been
+    (tmp_path / "taplytics" / "push_campaigns.yaml").write_text(
+        text.replace("      sent: true\n", ""), encoding="utf-8")
+    unmarked = plan(check([tmp_path]).state, State(), SPECS)
+    assert [c.action for c in unmarked.changes] == [Action.SEND]
+
+
 def test_a_push_sent_in_the_past_imports_and_validates(tmp_path: Path) -> None:
-    """Its schedule is history: the linter warns at most, since planning sends nothing."""
+    """Its schedule is history: marked sent, it draws no past-time warning either."""
     ws = workspace(tmp_path, pushes=[{"name": "spring-sale", "notification": {"alert": "Hi"},
                                       "schedule": {"time": "2020-03-01T10:00:00Z"},
                                       "status": "sent"}])
     imported(ws, "--kinds", "push_campaign")
     assert "schedule:\n        time: '2020-03-01T10:00:00Z'\n" in read(ws, "push_campaigns.yaml")
+    code, out, err = tapsync(ws, "validate")
+    assert code == 0 and "in the past" not in out + err, out + err
 
 
 def test_an_edited_imported_push_is_refused_not_sent(tmp_path: Path) -> None:
@@ -300,4 +354,4 @@ def test_a_fault_inside_a_list_leaves_the_whole_field_out_unless_it_is_vital(
     assert '# Left out: taplytics.push_campaign["p"]: filters: left out (for filters.1.type): ' \
            "'planet' is not one of" in text
     assert yaml.safe_load(text)[T]["push_campaigns"] == [
-        {"name": "p", "notification": {"alert": "hi"}, "schedule": "now"}]
+        {"name": "p", "sent": True, "notification": {"alert": "hi"}, "schedule": "now"}]

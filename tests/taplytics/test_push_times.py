@@ -10,6 +10,7 @@ change their outcome.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -19,13 +20,16 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from tapsync import audience
 from tapsync.audience import send_deadline
 from tapsync.changes import Action
 from tapsync.engine import make_plan, read_live
+from tapsync.manifest import LintOptions, check
 from tapsync.model import Resource, ResourceKey, State
 from tapsync.planfile import plan_from_dict, plan_to_dict
 from tapsync.planner import plan
 from tapsync.policy import check_send_times, refusals
+from tapsync.sandbox import taplytics_push
 from tests.plan_specs import SPECS
 from tests.sandboxed import config, session
 from tests.taplytics.tap_support import HEADER, stored
@@ -64,6 +68,55 @@ def test_the_send_deadline_follows_the_schedule(schedule: object,
     assert (got[0].isoformat() if got else None) == deadline
 
 
+# ------------------------------------------- one rule: linter, planner and sandbox agree
+
+def test_the_time_rules_live_once_in_the_core_and_the_sandbox_copy_is_equal() -> None:
+    """The linter reads the planner's rules (same objects); the sandbox, which imports
+    nothing of ours, keeps its own copy of the service's rules, which must not drift."""
+    # the package exports a function of the same name: the module itself, by its name
+    lint_providers = importlib.import_module("tapsync.manifest.lint_providers")
+    assert lint_providers.TIME_FORMATS is audience.TIME_FORMATS
+    assert lint_providers.LATEST_ZONE is audience.LATEST_ZONE
+    assert taplytics_push.TIME_FORMATS == audience.TIME_FORMATS
+    assert taplytics_push.LATEST_ZONE == audience.LATEST_ZONE
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("time", "local_time", "refused"), [
+    ("2020-01-01T00:00:00Z", "2099-01-01T09:00:00", "time"),
+    ("2099-01-01T00:00:00Z", "2020-01-01T09:00:00", "local_time"),
+    ("2099-01-01T00:00:00Z", "2099-01-01T09:00:00", None),
+])
+async def test_with_both_times_each_must_be_in_the_future_for_all_three(
+        client: httpx.AsyncClient, tmp_path: Path, time: str, local_time: str,
+        refused: str | None) -> None:
+    """Seed 001: "If they both are, local time takes precedence. All times must be in the
+    future." A past ``time`` is not ignored: the sandbox refuses the push, the planner
+    refuses to send it, and the linter warns that the service will refuse it. (Times far
+    from today, so the sandbox's real wall clock agrees with ``NOW``.)"""
+    schedule = {"time": time, "local_time": local_time}
+    (tmp_path / "t.yaml").write_text(
+        "taplytics:\n  push_campaigns:\n    - name: spring-sale\n"
+        "      notification: {alert: Spring is here}\n      send_to_all_users: true\n"
+        f"      schedule: {json.dumps(schedule)}\n", encoding="utf-8")
+    checked = check([tmp_path], LintOptions(now=NOW))
+    assert checked.ok, checked.problems
+    warned = [p.message for p in checked.problems if "will refuse it" in p.message]
+    planned = plan(checked.state, State(), SPECS, now=NOW)
+    answer = await client.post("/v2/push", headers=HEADER,
+                               json={"name": "spring-sale", "schedule": schedule,
+                                     "notification": {"alert": "Spring is here"}})
+    if refused is None:
+        assert (warned, planned.errors, answer.status_code) == ([], (), 200), answer.text
+        assert [c.action for c in planned.changes] == [Action.SEND]
+        return
+    assert len(warned) == 1 and warned[0].startswith(f"schedule.{refused} "), warned
+    assert planned.changes == () and len(planned.errors) == 1
+    assert f"cannot be sent: its schedule.{refused} " in planned.errors[0].message
+    assert answer.status_code == 400 and f"schedule.{refused} " in answer.text
+    assert await stored(client, "push") == []
+
+
 # ------------------------------------------------------------------- apply-time re-check
 
 def test_a_saved_send_is_refused_once_its_time_has_passed() -> None:
@@ -78,6 +131,22 @@ def test_a_saved_send_is_refused_once_its_time_has_passed() -> None:
         "push scheduled in the past; give it a future time and plan again"]
     assert refusals(saved, State(), allow_send=True, now=late) == check_send_times(saved, late)
     assert refusals(saved, State(), allow_send=True) == []  # no clock given: not checked
+
+
+@pytest.mark.parametrize("send_by", ["2026-01-01T00:00:00", "2099-01-01T00:00:00",
+                                     "next tuesday", "", 1767225600, None])
+def test_a_hand_edited_send_by_without_a_utc_offset_is_refused_not_a_traceback(
+        send_by: object) -> None:
+    """A naive time cannot be compared with the aware ``now`` (Python raises TypeError);
+    like any send_by that is not an aware date and time, it is refused, whether it would
+    be past or future in some zone."""
+    doc = plan_to_dict(plan(push(SOON), State(), SPECS, now=NOW))
+    doc["changes"][0]["meta"]["send_by"] = send_by
+    saved = plan_from_dict(json.loads(json.dumps(doc)))
+    assert check_send_times(saved, NOW) == [
+        f'taplytics.push_campaign["spring-sale"]: the plan\'s send_by {send_by!r} is not a '
+        "date and time with a UTC offset (such as 2026-01-01T09:00:00+00:00); plan again"]
+    assert refusals(saved, State(), allow_send=True, now=NOW) == check_send_times(saved, NOW)
 
 
 # ------------------------------------------------------------------ engine and sandbox
