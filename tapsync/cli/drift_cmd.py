@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import click
 
 from tapsync import engine
-from tapsync.cli.common import common_options, make_options, prepare, today, write_atomically
-from tapsync.config import Config
+from tapsync.cli.apply_report import announce_waits
+from tapsync.cli.common import (
+    Prepared,
+    common_options,
+    make_options,
+    prepare,
+    today,
+    write_atomically,
+)
 from tapsync.model import State
 
 
@@ -52,8 +59,7 @@ def drift(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
     prep = prepare(opts)
     ignore_path = Path(ignore_file) if ignore_file else prep.config.root / ignore.FILE_NAME
     rules = ignore.read(ignore_path)
-    live, reads = asyncio.run(_read_everything(prep.config, prep.names, prep.credentials,
-                                               prep.transport, prep.desired))
+    live, reads = asyncio.run(_read_everything(prep))
     specs = engine.all_specs()
     base = str(Path.cwd())
     report = drift_mod.build(prep.desired, live, specs, ignore=rules, reads=reads, base=base)
@@ -74,16 +80,18 @@ def drift(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
         raise SystemExit(2)
 
 
-async def _read_everything(cfg: Config, names: Sequence[str],
-                           credentials: dict[str, dict[str, str]], transport: Any,
-                           desired: State) -> tuple[State, dict[str, int]]:
+async def _read_everything(prep: Prepared) -> tuple[State, dict[str, int]]:
     """Whole collections (as prune would read them), for unmanaged objects and coverage;
-    nothing is written."""
+    nothing is written. A wait for the budget is said on stderr, as plan and apply say it
+    (a nightly job late in a busy hour can meet one)."""
     from dataclasses import replace
 
+    cfg = prep.config
     whole = replace(cfg, safety=replace(cfg.safety, prune=True))
-    async with engine.connect(whole, names, credentials, transport=transport) as session:
-        live = await engine.read_live(session, desired)
+    async with engine.connect(whole, prep.names, prep.credentials,
+                              transport=prep.transport) as session:
+        announce_waits(session, prep.opts)
+        live = await engine.read_live(session, prep.desired)
         return live, session.reads()
 
 
