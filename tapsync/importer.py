@@ -9,7 +9,8 @@ writing, and tests can round-trip without files. Rules:
   unowned — as if the manifest had been written by hand (CONTRACT.md §3, ownership).
 * Built-in and deleted objects are never written.
 * Stable output: objects sorted by name, fields in a fixed order, lists of scalars in
-  flow style; every file opens with a comment naming where and when it came from.
+  flow style; every file opens with a comment naming where and when it came from. With
+  ``split="category"`` every category has a file of its own (:func:`_stems`).
 * Whatever would not validate (a ``regex`` on a non-string property, an enum value with a
   comma) is left out and named in the file's header, so the output always passes
   :func:`tapsync.manifest.check`.
@@ -33,6 +34,7 @@ named.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -164,16 +166,19 @@ def import_files(live: State, *, provider: str, origin: str, when: str,
     files: dict[str, dict[str, list[Any]]] = {}
     lists = {kind: key for key, kind in SECTIONS[provider].items()}
     by_category = split == "category" and provider == "amplitude"
+    stems = _stems({str(c["name"]) for c in sections.get("category", [])}
+                   | {str(e["category"]) for e in sections.get("event_type", [])
+                      if e.get("category")}) if by_category else {}
     for kind, entries in sections.items():
         if not entries or (by_category and kind == "category"):
             continue  # with --split category, each category travels with its events
         if by_category and kind == "event_type":
-            _by_category(entries, "category" in wanted, files)
+            _by_category(entries, "category" in wanted, stems, files)
             continue
         files.setdefault(f"{provider}/{lists[kind]}.yaml", {})[lists[kind]] = entries
     if by_category:
         for cat in sections.get("category", []):
-            path = f"{provider}/categories/{_slug(cat['name'])}.yaml"
+            path = f"{provider}/categories/{stems[cat['name']]}.yaml"
             files.setdefault(path, {"categories": [cat]})
     elif "event_type" in wanted and "category" not in wanted:
         _externals(files, provider)
@@ -359,14 +364,14 @@ def _scalars(value: list[Any]) -> bool:
 
 
 def _by_category(events: list[dict[str, Any]], with_categories: bool,
-                 files: dict[str, dict[str, list[Any]]]) -> None:
+                 stems: Mapping[str, str], files: dict[str, dict[str, list[Any]]]) -> None:
     for e in events:
         cat = e.get("category")
         if not cat:
             files.setdefault("amplitude/uncategorized.yaml", {}).setdefault(
                 "event_types", []).append(e)
             continue
-        body = files.setdefault(f"amplitude/categories/{_slug(cat)}.yaml", {})
+        body = files.setdefault(f"amplitude/categories/{stems[cat]}.yaml", {})
         if "categories" not in body:
             body["categories"] = [{"name": cat} if with_categories
                                   else {"name": cat, "external": True}]
@@ -383,9 +388,32 @@ def _externals(files: dict[str, dict[str, list[Any]]], provider: str) -> None:
         body["categories"] = [{"name": n, "external": True} for n in names]
 
 
+def _stems(names: Collection[str]) -> dict[str, str]:
+    """A file name (without ``.yaml``) per category, each one different: one file per
+    category, or a category sharing another's file would go undeclared. Names are given
+    their :func:`_slug` in name order; a name whose slug is taken already ("Sign-Up"
+    after "Sign Up") gets ``-2``, ``-3``… (the first number free), so the same live
+    categories always give the same files."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in sorted(names):
+        stem, n = _slug(name), 1
+        while (stem if n == 1 else f"{stem}-{n}") in taken:
+            n += 1
+        out[name] = stem if n == 1 else f"{stem}-{n}"
+        taken.add(out[name])
+    return out
+
+
 def _slug(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug or "category"
+    """A category's name as a portable file name: lower-case ASCII letters and digits
+    joined by ``-``, at most 60 characters. A name with none of those (Japanese, emoji)
+    becomes ``category-`` and a short hash of the name, so that two such names do not
+    both come out as ``category``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())[:60].strip("-")
+    if slug:
+        return slug
+    return "category-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
 
 
 def _text(provider: str, body: Mapping[str, list[Any]], origin: str, when: str,

@@ -89,50 +89,133 @@ def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def plan_from_dict(data: Mapping[str, Any]) -> Plan:
-    """Rebuild a plan saved by :func:`plan_to_dict`; refuses other format versions."""
+    """Rebuild a plan saved by :func:`plan_to_dict`; refuses other format versions, and
+    any document whose shape is not the one written (a hand edit, a truncated file) with
+    where it goes wrong (``changes[3].before: …``), never a traceback."""
     if not isinstance(data, Mapping):
-        raise UsageError("not a tapsync plan: expected a JSON object")
+        raise UsageError("not a saved plan: expected a JSON object")
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise UsageError(f"plan format_version {version!r} is not supported: this tapsync "
                          f"reads version {FORMAT_VERSION!r}; make the plan again with it")
     try:
-        return Plan(
-            changes=tuple(_load_change(c) for c in data["changes"]),
-            unmanaged=tuple(ResourceKey.parse(a) for a in data["unmanaged"]),
-            warnings=tuple(PlanWarning(w["address"], w["message"]) for w in data["warnings"]),
-            errors=tuple(PlanWarning(e["address"], e["message"])
-                         for e in data.get("errors", [])),
-            costs={p: ProviderCost(reads=c["reads"], writes=c["writes"],
-                                   hourly_budget=c["hourly_budget"],
-                                   concurrent_limit=c.get("concurrent_limit", 0),
-                                   estimated_seconds=c["estimated_seconds"])
-                   for p, c in data["cost"]["providers"].items()},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"not a valid tapsync plan: {type(exc).__name__}: {exc}") from exc
+        return _load_plan(data)
+    except _Invalid as exc:
+        raise UsageError(f"not a valid saved plan: {exc}") from None
 
 
-def _load_change(c: Mapping[str, Any]) -> Change:
-    names = c.get("names")
-    key = (ResourceKey(c["provider"], c["kind"], tuple(names)) if names is not None
-           else ResourceKey.parse(c["address"]))
-    if key.address != c["address"]:
-        raise ValueError(f"address {c['address']!r} does not match its names {names!r}")
+class _Invalid(Exception):
+    """Where a saved plan departs from the written shape, and how."""
+
+
+_MISSING: Any = object()
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               dict: "an object", list: "a list"}
+
+
+def _get(obj: Mapping[str, Any], key: str, where: str, *types: type,
+         default: Any = _MISSING, nullable: bool = False) -> Any:
+    """``obj[key]`` when it is one of ``types`` (or ``None`` when ``nullable``); its
+    ``default`` when absent, if it has one. ``where`` names ``obj`` in the plan."""
+    at = f"{where}.{key}" if where else key
+    if key not in obj:
+        if default is _MISSING:
+            raise _Invalid(f"{at}: missing")
+        return default
+    return _expect(obj[key], at, *types, nullable=nullable)
+
+
+def _expect(value: Any, at: str, *types: type, nullable: bool = False) -> Any:
+    """``value`` when it is one of ``types`` (any JSON value when none is given)."""
+    if not types or (value is None and nullable):
+        return value
+    # JSON's true/false are ints to Python: only accepted where bool is asked for
+    if isinstance(value, types) and (bool in types or not isinstance(value, bool)):
+        return value
+    wanted = " or ".join([_TYPE_NAMES.get(t, t.__name__) for t in types]
+                         + (["null"] if nullable else []))
+    raise _Invalid(f"{at}: expected {wanted}, got {json.dumps(value)[:60]}")
+
+
+def _items(obj: Mapping[str, Any], key: str, where: str = "", *,
+           optional: bool = False) -> list[tuple[str, Any]]:
+    """``obj[key]`` (a list) as (``key[i]``, item) pairs."""
+    at = f"{where}.{key}" if where else key
+    items = _get(obj, key, where, list, default=[] if optional else _MISSING)
+    return [(f"{at}[{i}]", item) for i, item in enumerate(items)]
+
+
+def _key(address: Any, at: str) -> ResourceKey:
+    try:
+        return ResourceKey.parse(_expect(address, at, str))
+    except UsageError as exc:
+        raise _Invalid(f"{at}: {exc}") from None
+
+
+def _load_plan(data: Mapping[str, Any]) -> Plan:
+    """The plan in ``data``, read in the order it is written, so the first fault in the
+    file is the one named."""
+    changes = tuple(_load_change(_expect(c, at, dict), at)
+                    for at, c in _items(data, "changes"))
+    unmanaged = tuple(_key(a, at) for at, a in _items(data, "unmanaged"))
+    warnings = tuple(_notice(w, at) for at, w in _items(data, "warnings"))
+    errors = tuple(_notice(e, at) for at, e in _items(data, "errors", optional=True))
+    providers = _get(_get(data, "cost", "", dict), "providers", "cost", dict)
+    costs = {p: _cost(_expect(c, f"cost.providers.{p}", dict), f"cost.providers.{p}")
+             for p, c in providers.items()}
+    return Plan(changes=changes, unmanaged=unmanaged, warnings=warnings, errors=errors,
+                costs=costs)
+
+
+def _notice(value: Any, at: str) -> PlanWarning:
+    obj = _expect(value, at, dict)
+    return PlanWarning(_get(obj, "address", at, str), _get(obj, "message", at, str))
+
+
+def _cost(c: Mapping[str, Any], at: str) -> ProviderCost:
+    return ProviderCost(reads=_get(c, "reads", at, int), writes=_get(c, "writes", at, int),
+                        hourly_budget=_get(c, "hourly_budget", at, int),
+                        concurrent_limit=_get(c, "concurrent_limit", at, int, default=0),
+                        estimated_seconds=_get(c, "estimated_seconds", at, int, float))
+
+
+def _load_change(c: Mapping[str, Any], at: str) -> Change:
+    address = _get(c, "address", at, str)
+    names = _get(c, "names", at, list, default=None, nullable=True)
+    if names is not None:
+        parts = tuple(_expect(n, f"{at}.names[{i}]", str) for i, n in enumerate(names))
+        key = ResourceKey(_get(c, "provider", at, str), _get(c, "kind", at, str), parts)
+        if key.address != address:
+            raise _Invalid(f"{at}: address {address!r} does not match its names {names!r}")
+    else:
+        key = _key(address, f"{at}.address")
+    action = _get(c, "action", at, str)
+    try:
+        act = Action(action)
+    except ValueError:
+        raise _Invalid(f"{at}.action: {action!r} is not one of "
+                       f"{', '.join(a.value for a in Action)}") from None
+    from_address = _get(c, "from_address", at, str, default=None, nullable=True)
     return Change(
-        action=Action(c["action"]),
+        action=act,
         key=key,
-        before=c["before"],
-        after=c["after"],
-        fields=tuple(FieldChange(tuple(f["path"]), f["before"], f["after"])
-                     for f in c["fields"]),
-        reason=c["reason"],
-        cost=c["cost"],
-        from_key=ResourceKey.parse(c["from_address"]) if c.get("from_address") else None,
-        fingerprint=c.get("fingerprint"),
-        order=c.get("order", 0),
-        meta=c.get("meta", {}),
+        before=_get(c, "before", at, dict, nullable=True),
+        after=_get(c, "after", at, dict, nullable=True),
+        fields=tuple(_field_change(f, where) for where, f in _items(c, "fields", at)),
+        reason=_get(c, "reason", at, str),
+        cost=_get(c, "cost", at, int),
+        from_key=_key(from_address, f"{at}.from_address") if from_address else None,
+        fingerprint=_get(c, "fingerprint", at, str, default=None, nullable=True),
+        order=_get(c, "order", at, int, default=0),
+        meta=_get(c, "meta", at, dict, default={}),
     )
+
+
+def _field_change(value: Any, at: str) -> FieldChange:
+    f = _expect(value, at, dict)
+    path = tuple(_expect(p, f"{at}.path[{i}]", str, int)
+                 for i, p in enumerate(_get(f, "path", at, list)))
+    return FieldChange(path, _get(f, "before", at), _get(f, "after", at))
 
 
 # ------------------------------------------------------------------ where it was made

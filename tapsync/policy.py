@@ -81,13 +81,23 @@ def check_safety(plan: Plan, live: State, *, max_delete_percent: float,
                  max_update_percent: float, min_existing: int, force: bool) -> list[str]:
     """Refuse plans that delete or change too large a share of one kind's live objects.
 
-    Counted per provider and kind, against the live objects that exist (not deleted ones),
-    and only when there are at least ``min_existing`` of them. ``force`` waives the guard.
+    Counted per provider and kind, and only when there are at least ``min_existing``
+    objects to count against. Deleted objects never count. Built-in ones (Amplitude's
+    ``device_id``…) count for updates but not for deletes: they can never be deleted, so
+    counting them would let a plan that deletes every custom object of a kind pass as a
+    small share (3 of 21) and satisfy ``min_existing`` on their own. ``force`` waives the
+    guard.
     """
     if force:
         return []
-    existing: Counter[tuple[str, str]] = Counter(
-        (r.key.provider, r.key.kind) for r in live if not r.meta.get("deleted"))
+    existing: Counter[tuple[str, str]] = Counter()
+    deletable: Counter[tuple[str, str]] = Counter()
+    for r in live:
+        if r.meta.get("deleted"):
+            continue
+        existing[r.key.provider, r.key.kind] += 1
+        if not r.meta.get("builtin"):
+            deletable[r.key.provider, r.key.kind] += 1
     deletes: Counter[tuple[str, str]] = Counter()
     updates: Counter[tuple[str, str]] = Counter()
     for c in plan.changes:
@@ -98,16 +108,16 @@ def check_safety(plan: Plan, live: State, *, max_delete_percent: float,
             updates[kind] += 1
     out: list[str] = []
     for kind in sorted(existing):
-        total = existing[kind]
-        if total < min_existing or total == 0:
-            continue
-        for counts, limit, verb, option in (
-            (deletes, max_delete_percent, "deleted", "max_delete_percent"),
-            (updates, max_update_percent, "updated or renamed", "max_update_percent"),
+        for counts, total, limit, verb, option in (
+            (deletes, deletable[kind], max_delete_percent, "deleted", "max_delete_percent"),
+            (updates, existing[kind], max_update_percent, "updated or renamed",
+             "max_update_percent"),
         ):
             n = counts[kind]
+            if not n or total < min_existing or total == 0:
+                continue
             pct = 100.0 * n / total
-            if n and pct > limit:
+            if pct > limit:
                 out.append(f"{kind[0]}.{kind[1]}: {pct:.2f}% of {total} would be {verb} ({n}), "
                            f"over {option} {limit:.2f}%; run with --force to apply anyway")
     return out

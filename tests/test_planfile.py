@@ -101,7 +101,7 @@ def test_unknown_format_version_is_refused(version: Any) -> None:
 def test_a_damaged_plan_is_a_usage_error() -> None:
     d = plan_to_dict(_sample())
     del d["changes"][0]["action"]
-    with pytest.raises(UsageError, match="not a valid tapsync plan"):
+    with pytest.raises(UsageError, match="not a valid saved plan"):
         plan_from_dict(d)
     d = plan_to_dict(_sample())
     d["changes"][0]["names"] = ["Other"]

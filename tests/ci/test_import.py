@@ -160,3 +160,35 @@ def test_taplytics_experiments_round_trip_too(tmp_path: Path) -> None:
     assert "    - name: Draft idea\n      status: draft\n" in text
     assert tapsync(tmp_path, "plan", "--sandbox", "--detailed-exitcode")[0] == 0
     assert tapsync(tmp_path, "drift", "--sandbox")[0] == 0
+
+
+def test_split_by_category_gives_each_category_its_own_file(tmp_path: Path) -> None:
+    """Names that reduce to the same file name ("Sign Up", "Sign-Up", "sign_up"; two names
+    with no ASCII letters at all) still get a file each, numbered in name order, so every
+    category stays declared: the import validates, plans no changes, and a second import
+    writes the same files."""
+    names = ["Sign Up", "Sign-Up", "sign_up", "登録", "購入"]
+    (tmp_path / "tapsync.yaml").write_text("version: 1\nmanifests: [manifests/]\n",
+                                           encoding="utf-8")
+    load_fixtures(tmp_path, {"categories": names, "event_types": [
+        {"event_type": f"E{i}", "category": n} for i, n in enumerate(names)]})
+    code, out, err = tapsync(tmp_path, "import", "--sandbox", "--out", "manifests",
+                             "--split", "category")
+    assert code == 0, err
+    written = sorted(out.split()[1::2])
+    assert len(set(written)) == len(names), written
+    for i, name in enumerate(names):
+        holders = [p for p in written
+                   if f"- name: {name}\n" in (tmp_path / p).read_text(encoding="utf-8")]
+        assert len(holders) == 1, (name, holders)
+        assert f"- name: E{i}\n" in (tmp_path / holders[0]).read_text(encoding="utf-8")
+        if i < 3:  # name order: "Sign Up" < "Sign-Up" < "sign_up"
+            suffix = ("", "-2", "-3")[i]
+            assert holders[0] == f"manifests/amplitude/categories/sign-up{suffix}.yaml"
+    code, out, err = tapsync(tmp_path, "validate")
+    assert code == 0, out + err
+    code, out, err = tapsync(tmp_path, "plan", "--sandbox", "--detailed-exitcode")
+    assert (code, out) == (0, "No changes. Live state matches the manifests.\n"), out + err
+    code, out, err = tapsync(tmp_path, "import", "--sandbox", "--out", "manifests",
+                             "--split", "category", "--force")
+    assert code == 0 and sorted(out.split()[1::2]) == written, err
