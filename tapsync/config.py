@@ -154,8 +154,14 @@ def _providers(path: Path, base: Mapping[str, Any], over: Mapping[str, Any],
         block = {**(base.get(name) or {}), **(over.get(name) or {})}
         budget = {**(base.get(name) or {}).get("budget", {}),
                   **(over.get(name) or {}).get("budget", {})}
-        url = env.get(f"TAPSYNC_{name.upper()}_BASE_URL") or block.get("base_url", default_url)
-        check_base_url(str(url), where=f"{path}: providers.{name}.base_url")
+        variable = f"TAPSYNC_{name.upper()}_BASE_URL"
+        if env.get(variable):
+            url = env[variable]
+            where = f"environment variable {variable} (overrides providers.{name}.base_url)"
+        else:
+            url = block.get("base_url", default_url)
+            where = f"{path}: providers.{name}.base_url"
+        check_base_url(str(url), where=where)
         creds = {role: block.get(f"{role}_env", var)
                  for role, var in DEFAULT_CREDENTIAL_ENV[name].items()}
         concurrent, hourly = DEFAULT_BUDGETS.get(name, (None, None))
@@ -200,7 +206,10 @@ def check_base_url(url: str, *, where: str) -> None:
     if "#" in url:
         raise ConfigError(f"{where}: the URL must not have a fragment ('#' and what follows; "
                           "a password in the URL? credentials come only from the environment)")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unbalanced or invalid ``[IPv6]`` host
+        raise ConfigError(f"{where}: {url!r} is not a valid URL ({exc})") from None
     try:
         parts.port  # noqa: B018 - ``user:pass/word`` would parse as host ``user``, port ``pass``
     except ValueError:

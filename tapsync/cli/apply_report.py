@@ -158,11 +158,11 @@ def report_apply(opts: Options, the_plan: Plan, result: ApplyResult, after: Plan
     failed = [r for r in result.results if r.status == "failed"]
     skipped = [r for r in result.results if r.status == "skipped"]
     manual = [r for r in result.results if r.status == "manual"]
-    click.echo(opts.out.style(f"Apply complete: {ok} applied, {len(failed)} failed, "
+    click.echo(opts.style(f"Apply complete: {ok} applied, {len(failed)} failed, "
                               f"{len(skipped)} skipped", bold=True)
                + (f", {len(manual)} left for a person." if manual else "."), color=opts.color)
     for r in failed:
-        click.echo(opts.out.style("  failed ", fg="red") + f"{r.change.key.address}: {r.message}",
+        click.echo(opts.style("  failed ", fg="red") + f"{r.change.key.address}: {r.message}",
                    color=opts.color)
     for r in skipped:
         click.echo(f"  skipped {r.change.key.address}: {r.message}")
@@ -190,10 +190,10 @@ def _report_interrupted(opts: Options, result: ApplyResult, journal_path: Path |
     counts = [f"{ok} applied", f"{len(not_started)} not applied"]
     counts += [f"{len(other)} stopped partway or skipped"] if other else []
     counts += [f"{len(failed)} failed"] if failed else []
-    click.echo(opts.out.style("Apply interrupted: " + ", ".join(counts) + ".", bold=True),
+    click.echo(opts.style("Apply interrupted: " + ", ".join(counts) + ".", bold=True),
                color=opts.color)
     for r in failed:
-        click.echo(opts.out.style("  failed ", fg="red") + f"{r.change.key.address}: {r.message}",
+        click.echo(opts.style("  failed ", fg="red") + f"{r.change.key.address}: {r.message}",
                    color=opts.color)
     for r in other:
         click.echo(f"  skipped {r.change.key.address}: {r.message}")

@@ -7,6 +7,7 @@ have one home instead of one copy per command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import click
 from tapsync import engine
 from tapsync.changes import Plan
 from tapsync.config import Config, find_config, load_config
-from tapsync.errors import ManifestError, PlanRefused
+from tapsync.errors import ManifestError, PlanRefused, UsageError
 from tapsync.model import State
 from tapsync.planfile import binding, binding_problem, salt_of
 
@@ -52,17 +53,28 @@ class Output:
 
 @dataclass
 class Options:
-    """The options every command takes (CONTRACT.md §4)."""
+    """The options every command takes (CONTRACT.md §4).
+
+    Colour is decided per stream: ``color`` for results on stdout, ``err_color`` for
+    messages on stderr (:attr:`out`). ``plan > plan.txt`` at a terminal keeps coloured
+    messages and a plain file; ``plan 2> log`` keeps the log free of escape codes.
+    """
 
     config: str | None
     sandbox: bool
     verbosity: int
     color: bool
     env_name: str | None
+    err_color: bool = False
 
     @property
     def out(self) -> Output:
-        return Output(self.verbosity, self.color)
+        """Messages, progress and diagnostics: stderr, coloured as stderr allows."""
+        return Output(self.verbosity, self.err_color)
+
+    def style(self, text: str, **kw: Any) -> str:
+        """``text`` styled for stdout (results), when stdout takes colour."""
+        return click.style(text, **kw) if self.color else text
 
     def load(self) -> Config:
         path = find_config(self.config, os.environ, Path.cwd())
@@ -101,7 +113,7 @@ def make_options(config: str | None, sandbox: bool, env_name: str | None, verbos
                  quiet: int, no_color: bool) -> Options:
     """Click hands a command its global options as loose arguments; gather them once."""
     return Options(config, sandbox, verbose - quiet, want_color(no_color, sys.stdout),
-                   env_name)
+                   env_name, want_color(no_color, sys.stderr))
 
 
 # ------------------------------------------------------- before a service is contacted
@@ -135,10 +147,13 @@ def prepare(opts: Options, plan: Plan | None = None,
         opts.out.info(f"{p.file}:{p.line}:{p.column}: {p.json_path}: warning: {p.message}")
     desired = engine.apply_overrides(checked.state, cfg)
     names = sorted(engine.used_providers(desired, plan))
+    if plan is not None and made_for is not None:
+        _check_made_for_place(opts, cfg, names, plan, made_for)
     if opts.sandbox:
         creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in names}
     else:
         creds = engine.credentials_from(os.environ, cfg, names)
+        warn_short_credentials(opts.out, cfg, creds)
     prep = Prepared(opts, cfg, desired, names, creds, None)
     if plan is not None:
         _check_made_for(prep, plan, made_for)
@@ -147,13 +162,52 @@ def prepare(opts: Options, plan: Plan | None = None,
     return prep
 
 
+#: shorter than this, a credential is surely a placeholder or a paste gone wrong
+SHORT_CREDENTIAL = 8
+
+
+def warn_short_credentials(out: Output, cfg: Config,
+                           credentials: dict[str, dict[str, str]]) -> None:
+    """Say when a credential is implausibly short. It is still masked wherever it occurs
+    (safety first), which with ``s`` garbles every message; the warning explains that and
+    points at the likely mistake, naming the variable, never the value."""
+    for name, roles in sorted(credentials.items()):
+        for role, value in sorted(roles.items()):
+            if len(value) < SHORT_CREDENTIAL:
+                variable = cfg.providers[name].credential_env.get(role, role)
+                plural = "" if len(value) == 1 else "s"
+                out.info(f"warning: {variable} is only {len(value)} character{plural} long: "
+                         "check it; every occurrence of it in messages is masked")
+
+
 def plan_binding(prep: Prepared, salt: str | None = None) -> dict[str, Any]:
     """Where this command reads and writes, as a saved plan records it (no secret); the
     credentials are hashed with ``salt`` (a saved plan's, to compare) or a new one."""
     return binding(prep.config.environment, prep.opts.sandbox, {
-        n: (engine.SANDBOX_BASE_URL if prep.opts.sandbox else prep.config.providers[n].base_url,
-            prep.credentials.get(n, {}))
+        n: (_base_url(prep.opts, prep.config, n), prep.credentials.get(n, {}))
         for n in prep.names}, salt)
+
+
+def _base_url(opts: Options, cfg: Config, name: str) -> str:
+    return engine.SANDBOX_BASE_URL if opts.sandbox else cfg.providers[name].base_url
+
+
+def _check_made_for_place(opts: Options, cfg: Config, names: list[str], plan: Plan,
+                          saved: dict[str, Any]) -> None:
+    """The half of the saved-plan check that needs no credential: environment, sandbox
+    flag and base URLs. Done before credentials are read, so a sandbox plan applied
+    without --sandbox says "made for the sandbox", not "missing credentials". The saved
+    credential hashes are copied into the comparison so only the place can differ here;
+    the credentials themselves are compared later (:func:`_check_made_for`)."""
+    current = binding(cfg.environment, opts.sandbox,
+                      {n: (_base_url(opts, cfg, n), {}) for n in names}, salt_of(saved))
+    then = saved.get("providers")
+    for name, record in current["providers"].items():
+        kept = then.get(name) if isinstance(then, dict) else None
+        record["credentials"] = kept.get("credentials") if isinstance(kept, dict) else None
+    problem = binding_problem(saved, current, {c.key.provider for c in plan.changes}, {})
+    if problem:
+        raise PlanRefused(problem)
 
 
 def _check_made_for(prep: Prepared, plan: Plan, saved: dict[str, Any] | None) -> None:
@@ -172,10 +226,45 @@ def _check_made_for(prep: Prepared, plan: Plan, saved: dict[str, Any] | None) ->
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write beside, then rename: a reader never sees half a file (plan, report, manifest)."""
+    """Write beside, then rename: a reader never sees half a file (plan, report, manifest).
+
+    A file that cannot be written (missing folder, no permission, full disk) is the user's
+    to fix, so it is a :class:`UsageError` naming the file, never a traceback; the
+    temporary file is removed so a failed write leaves nothing behind.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp.is_file():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise UsageError(f"{path}: cannot write: {_reason(exc)}") from None
+
+
+def check_writable(path: Path) -> None:
+    """Refuse early a file that could not be written, so a run that reads live state (and
+    spends API budget) does not fail only at the end. Only the folder is checked: the
+    file itself is replaced by :func:`write_atomically`."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{path}: cannot write: {folder} is not an existing folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{path}: cannot write: no permission to create files in {folder}")
+
+
+def make_folder(folder: Path) -> None:
+    """``mkdir -p`` whose failure names the folder instead of showing a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot create the folder: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    """The system's words without the file name it repeats (ours may be a temporary one)."""
+    return exc.strerror or str(exc)
 
 
 def today() -> str:

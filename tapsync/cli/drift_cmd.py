@@ -19,12 +19,14 @@ from tapsync import engine
 from tapsync.cli.apply_report import announce_waits
 from tapsync.cli.common import (
     Prepared,
+    check_writable,
     common_options,
     make_options,
     prepare,
     today,
     write_atomically,
 )
+from tapsync.errors import UsageError
 from tapsync.model import State
 
 
@@ -38,7 +40,8 @@ from tapsync.model import State
               help="Write the report to FILE instead of stdout.")
 @click.option("--ignore-file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Glob patterns of addresses to set aside (default: .tapsyncignore "
-                   "beside tapsync.yaml).")
+                   "beside tapsync.yaml, when it exists). A FILE named here must exist, "
+                   "unless --write-baseline creates it.")
 @click.option("--write-baseline", is_flag=True,
               help="Add today's drift to the ignore file, so tomorrow's report starts clean.")
 def drift(config: str | None, sandbox: bool, env_name: str | None, verbose: int, quiet: int,
@@ -56,9 +59,16 @@ def drift(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
     from tapsync.render import render_drift
 
     opts = make_options(config, sandbox, env_name, verbose, quiet, no_color)
+    if out_file:
+        check_writable(Path(out_file))
     prep = prepare(opts)
     ignore_path = Path(ignore_file) if ignore_file else prep.config.root / ignore.FILE_NAME
-    rules = ignore.read(ignore_path)
+    _check_ignore_file(ignore_path, explicit=ignore_file is not None,
+                       write_baseline=write_baseline)
+    try:
+        rules = ignore.read(ignore_path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{ignore_path}: cannot read the ignore file: {exc}") from None
     live, reads = asyncio.run(_read_everything(prep))
     specs = engine.all_specs()
     base = str(Path.cwd())
@@ -78,6 +88,17 @@ def drift(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
         opts.out.info(f"Wrote the drift report to {out_file}.")
     if report.drifted:
         raise SystemExit(2)
+
+
+def _check_ignore_file(path: Path, *, explicit: bool, write_baseline: bool) -> None:
+    """Before any service is read: a baseline must be writable where it goes, and an ignore
+    file named on the command line must exist (a typo would otherwise report, and fail
+    CI on, everything the file sets aside). The default ``.tapsyncignore`` is optional."""
+    if write_baseline:
+        check_writable(path)
+    elif explicit and not path.is_file():
+        raise UsageError(f"--ignore-file: {path} does not exist (create it, or run "
+                         "'tapsync drift --write-baseline' to start one)")
 
 
 async def _read_everything(prep: Prepared) -> tuple[State, dict[str, int]]:

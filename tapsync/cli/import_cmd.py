@@ -16,14 +16,17 @@ import click
 
 from tapsync import engine
 from tapsync.cli.common import (
+    Output,
     common_options,
+    make_folder,
     make_options,
     sandbox_transport,
     today,
+    warn_short_credentials,
     write_atomically,
 )
 from tapsync.config import Config
-from tapsync.errors import UsageError
+from tapsync.errors import ConfigError, UsageError
 from tapsync.model import State
 
 
@@ -34,7 +37,8 @@ from tapsync.model import State
               help="Folder to write the manifests into (created if needed).")
 @click.option("--provider", "providers", multiple=True, metavar="NAME",
               type=click.Choice(sorted(engine.PROVIDER_CLASSES)),
-              help="Import this provider (repeatable; default: every supported one).")
+              help="Import this provider (repeatable). Default: every supported provider "
+                   "whose credentials are set (those skipped are named on stderr).")
 @click.option("--kinds", metavar="KIND[,KIND…]",
               help="Only these kinds, e.g. event_type,user_property (event_type brings its "
                    "own properties; event_property means the shared ones). Default: every "
@@ -53,6 +57,9 @@ def import_(config: str | None, sandbox: bool, env_name: str | None, verbose: in
 
     Writes only fields set live (defaults stay unowned), skips built-in and deleted
     objects, and refuses to overwrite existing files unless --force.
+
+    Without --provider, a provider none of whose credential variables is set is skipped
+    and named on stderr (with --sandbox, every provider is read).
 
     Imported by default: amplitude category, event_type, event_property,
     user_property; taplytics experiment.
@@ -73,7 +80,10 @@ def import_(config: str | None, sandbox: bool, env_name: str | None, verbose: in
         transport = sandbox_transport(cfg)
         creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in asked}
     else:
+        if not providers:
+            asked = _with_credentials(cfg, asked, opts.out)
         creds = engine.credentials_from(os.environ, cfg, sorted(asked))
+        warn_short_credentials(opts.out, cfg, creds)
     live = asyncio.run(_read_for_import(cfg, asked, creds, transport, limit))
     _refuse_too_many_users(live, asked, limit)
     files: dict[Path, str] = {}
@@ -91,7 +101,7 @@ def import_(config: str | None, sandbox: bool, env_name: str | None, verbose: in
         raise UsageError("refusing to overwrite existing file(s) (pass --force): "
                          + ", ".join(clash))
     for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         write_atomically(path, text)
         click.echo(f"wrote {path}")
     target = Path(out_dir).resolve()
@@ -117,6 +127,29 @@ def _import_kinds(names: Sequence[str], kinds: str | None) -> dict[str, tuple[st
         return {n: default_kinds(n) for n in names}
     asked = {n: tuple(k for k in kinds_of(n) if k in wanted) for n in names}
     return {n: mine for n, mine in asked.items() if mine}
+
+
+def _with_credentials(cfg: Config, asked: dict[str, tuple[str, ...]], out: Output
+                      ) -> dict[str, tuple[str, ...]]:
+    """Without --provider, the providers whose credentials are set: adopting an
+    Amplitude-only project must not need a Taplytics token. A provider with some of its
+    variables set is kept (and its missing ones named by the credential check): that
+    looks like a mistake, not a choice. With none set anywhere, all stay, so the error
+    names every variable, plus how to choose."""
+    def any_set(name: str) -> bool:
+        return any(os.environ.get(v) for v in cfg.providers[name].credential_env.values())
+
+    kept = {n: kinds for n, kinds in asked.items() if any_set(n)}
+    if not kept:
+        missing = [v for n in sorted(asked) for v in cfg.providers[n].credential_env.values()]
+        raise ConfigError(f"missing credentials: set {', '.join(missing)} in the environment "
+                          "for the providers to import (or choose them with --provider NAME, "
+                          "or use --sandbox)")
+    for name in sorted(set(asked) - set(kept)):
+        variables = ", ".join(cfg.providers[name].credential_env.values())
+        out.info(f"Skipping {name}: {variables} not set (pass --provider {name} to "
+                 "require it).")
+    return kept
 
 
 async def _read_for_import(cfg: Config, asked: dict[str, tuple[str, ...]],

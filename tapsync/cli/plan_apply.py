@@ -29,6 +29,7 @@ from tapsync.cli.apply_report import (
 from tapsync.cli.common import (
     Options,
     Prepared,
+    check_writable,
     common_options,
     make_options,
     plan_binding,
@@ -43,8 +44,34 @@ from tapsync.render import render_plan
 
 
 def _parse_targets(targets: Sequence[str]) -> list[ResourceKey]:
-    """--target addresses, parsed before anything is read, so a typo costs no API call."""
-    return [ResourceKey.parse(t) for t in targets]
+    """--target addresses, parsed before anything is read, so a typo costs no API call.
+
+    An unknown provider or kind can match nothing, ever: planning with it would read every
+    collection and print "No changes", which a script takes for success. It is a usage
+    error instead. A well-formed address that names no object is only known after reading,
+    and is warned of then (:func:`_warn_unmatched_targets`).
+    """
+    keys = [ResourceKey.parse(t) for t in targets]
+    specs = engine.all_specs()
+    providers = sorted({p for p, _ in specs})
+    for key in keys:
+        if key.provider not in providers:
+            raise UsageError(f"--target {key.address}: unknown provider {key.provider!r} "
+                             f"(known: {', '.join(providers)})")
+        if (key.provider, key.kind) not in specs:
+            kinds = sorted(k for p, k in specs if p == key.provider)
+            raise UsageError(f"--target {key.address}: {key.provider} has no kind "
+                             f"{key.kind!r} (known: {', '.join(kinds)})")
+    return keys
+
+
+def _warn_unmatched_targets(opts: Options, plan: Plan, keys: Sequence[ResourceKey]) -> None:
+    """Repeat on stderr the planner's warning that a --target matched no declared or live
+    object: the plan's own warning sits in the report, which a script may not show."""
+    wanted = {k.address for k in keys}
+    for w in plan.warnings:
+        if w.address in wanted and "--target" in w.message:
+            opts.out.info(opts.out.style("warning: ", fg="yellow") + f"{w.address}: {w.message}")
 
 
 async def _read_and_plan(prep: Prepared, session: engine.Session,
@@ -86,6 +113,8 @@ def plan(config: str | None, sandbox: bool, env_name: str | None, verbose: int, 
     """
     opts = make_options(config, sandbox, env_name, verbose, quiet, no_color)
     keys = _parse_targets(targets)
+    if out_file:
+        check_writable(Path(out_file))
     prep = prepare(opts)
 
     async def go() -> tuple[State, Plan]:
@@ -96,6 +125,7 @@ def plan(config: str | None, sandbox: bool, env_name: str | None, verbose: int, 
     live, the_plan = asyncio.run(go())
     render_plan(fmt, the_plan, sys.stdout, color=opts.color and fmt == "text",
                 desired=prep.desired, base=str(Path.cwd()))
+    _warn_unmatched_targets(opts, the_plan, keys)
     refusals = _guards(prep, the_plan, live, force=False)
     for r in refusals:
         opts.out.info(opts.out.style("Safety: ", fg="yellow") + r)
@@ -153,6 +183,7 @@ def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
             if saved is None:
                 live, the_plan = await _read_and_plan(prep, session, keys)
                 render_plan("text", the_plan, sys.stdout, color=opts.color)
+                _warn_unmatched_targets(opts, the_plan, keys)
                 refusals = _guards(prep, the_plan, live, force=force)
             else:
                 the_plan = saved
@@ -201,7 +232,11 @@ def _load_planfile(path: Path) -> tuple[Plan, list[str], dict[str, Any] | None]:
     made_for = doc.get("made_for")
     if made_for is not None and not isinstance(made_for, dict):
         raise UsageError(f"{path}: not a valid saved plan: 'made_for' is not an object")
-    return plan_from_dict(doc), [str(r) for r in refusals], made_for
+    try:
+        the_plan = plan_from_dict(doc)
+    except UsageError as exc:  # what is wrong inside; the file it is wrong in is said here
+        raise UsageError(f"{path}: {exc}") from None
+    return the_plan, [str(r) for r in refusals], made_for
 
 
 def _confirm(opts: Options) -> None:

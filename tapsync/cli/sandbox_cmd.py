@@ -7,6 +7,9 @@ sandbox, so the core stays free of it (tests/test_layering.py).
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import click
 import yaml
 
@@ -59,7 +62,8 @@ def load_fixtures(config: str | None, sandbox: bool, env_name: str | None, verbo
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(min=0), show_default=True,
               help="Added to every emulated API call.")
 @click.option("--legacy-delete", is_flag=True,
-              help="The seed's older rule: only planned items can be deleted.")
+              help="Emulate the older API rule: only planned (never-ingested) events and "
+                   "properties can be deleted; others answer 409.")
 def serve(host: str, port: int, state: str | None, latency_ms: float,
           legacy_delete: bool) -> None:
     """Serve the emulated APIs over HTTP (all providers on one port) until stopped.
@@ -68,12 +72,29 @@ def serve(host: str, port: int, state: str | None, latency_ms: float,
     """
     from tapsync.config import is_loopback
     from tapsync.sandbox import serve as run
+    from tapsync.sandbox.app import CannotListen
     from tapsync.sandbox.store import MissingStateFolder
 
     if not is_loopback(host):
         click.echo(f"warning: serving the sandbox on {host}, which is not a loopback "
                    "address; its credentials are public defaults", err=True)
+    where = f"state: {state}" if state else "state: in memory"
+
+    def ready(url: str) -> None:
+        click.echo(f"tapsync sandbox: serving on {url} ({where}); Ctrl-C to stop", err=True)
+
     try:
-        run(host, port, state, latency_ms, legacy_delete)
+        run(host, port, state, latency_ms, legacy_delete, on_ready=ready)
     except MissingStateFolder as exc:
         raise UsageError(f"--state: {exc}") from None
+    except CannotListen as exc:
+        raise UsageError(_listen_problem(host, port, exc.reason)) from None
+
+
+def _listen_problem(host: str, port: int, exc: OSError) -> str:
+    """Why the sandbox cannot listen, in one line (uvicorn would log its own and exit)."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use (pick another with --port)"
+    if isinstance(exc, socket.gaierror):
+        return f"--host {host}: not an address to listen on ({exc.strerror})"
+    return f"cannot listen on {host} port {port}: {exc.strerror or exc}"

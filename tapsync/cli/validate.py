@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from tapsync.cli.common import Output, common_options, make_options
+from tapsync.cli.common import common_options, make_options
 from tapsync.errors import Problem
 from tapsync.render.problems import (
     render_problems_github,
@@ -45,19 +45,20 @@ def validate(config: str | None, sandbox: bool, env_name: str | None, verbose: i
         cfg = opts.load()
         targets, naming = list(cfg.manifests), dict(cfg.naming)
     checked = check(targets, LintOptions(naming=naming))
-    _print_problems(checked.problems, fmt, opts.out, files=len(checked.files),
+    _print_problems(checked.problems, fmt, opts.color, files=len(checked.files),
                     resources=len(checked.state))
     if not checked.ok:
         raise SystemExit(1)
 
 
-def _print_problems(problems: Sequence[Problem], fmt: str, out: Output, *, files: int,
+def _print_problems(problems: Sequence[Problem], fmt: str, color: bool, *, files: int,
                     resources: int) -> None:
-    """``validate``'s report on stdout; paths relative to here (the repository in CI)."""
+    """``validate``'s report on stdout (coloured as stdout allows); paths relative to here
+    (the repository in CI)."""
     if fmt == "json":
         render_problems_json(problems, sys.stdout, files=files, resources=resources)
     elif fmt == "github":
         render_problems_github(problems, sys.stdout, base=str(Path.cwd()))
     else:
         render_problems_text(problems, sys.stdout, files=files, resources=resources,
-                             color=out.color, base=str(Path.cwd()))
+                             color=color, base=str(Path.cwd()))

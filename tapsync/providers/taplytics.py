@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar
 
 from tapsync.audience import describe_push, send_deadline
 from tapsync.changes import Action, Change, KindSpec
 from tapsync.errors import ApiError, ProviderError
-from tapsync.http import quote_segment
+from tapsync.http import _snippet, quote_segment
 from tapsync.model import Resource, ResourceKey, State
 from tapsync.normalize import canonical
 from tapsync.providers.base import Provider, write_costs
@@ -194,7 +194,7 @@ class TaplyticsProvider(Provider):
                 raise ProviderError(f"taplytics GET {path}: the Link header's next pages loop")
             seen.add(url)
             response = await self.api.request("GET", url, params=params)
-            body = _decode(response, path)
+            body = _decode(response, path, self.api.redact)
             if not isinstance(body, list):
                 raise ProviderError(f"taplytics GET {path}: expected a list of objects")
             items.extend(o for o in body if isinstance(o, dict))
@@ -337,8 +337,13 @@ def _experiment(obj: Mapping[str, Any]) -> dict[str, Any]:
                                        "variations": variations})
 
 
-def _decode(response: Any, path: str) -> Any:
+def _decode(response: Any, path: str, redact: Callable[[str], str]) -> Any:
+    """The page's JSON; otherwise what came back instead (a proxy's HTML, a maintenance
+    page), shortened and redacted as the shared client shows it, so the user sees why."""
     try:
         return response.json()
     except ValueError:
-        raise ProviderError(f"taplytics GET {path}: expected JSON") from None
+        text = response.text
+        shown = _snippet(text) if text.strip() else "an empty body"
+        raise ProviderError(redact(f"taplytics GET {path}: HTTP {response.status_code}: "
+                                   f"expected JSON, got {shown}")) from None

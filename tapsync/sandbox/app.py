@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -97,17 +97,64 @@ def _config(app: Starlette, log_level: str) -> object:
     return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
 
 
+class CannotListen(Exception):
+    """The sandbox could not bind its port; ``reason`` is the system's ``OSError``.
+
+    Its own type, so the CLI turns exactly this into one line and any later ``OSError``
+    while serving still shows as the bug it would be.
+    """
+
+    def __init__(self, host: str, port: int, reason: OSError) -> None:
+        super().__init__(f"{host} port {port}: {reason}")
+        self.host, self.port, self.reason = host, port, reason
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``, or the ``OSError`` saying why not.
+
+    Bound here rather than by uvicorn so that a port in use is an ordinary exception the
+    CLI can turn into one line (uvicorn logs its own error and exits), and so that the
+    "serving on" line is printed only once the port is really ours.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(
-    host: str, port: int, state_path: str | None, latency_ms: float, legacy_delete: bool
+    host: str, port: int, state_path: str | None, latency_ms: float, legacy_delete: bool,
+    *, on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve every emulated API on ``host:port`` until interrupted (blocking)."""
+    """Serve every emulated API on ``host:port`` until interrupted (blocking).
+
+    The state is opened first (a bad ``state_path`` is reported before the port is
+    touched), then the port is bound (:class:`CannotListen` when taken), then ``on_ready`` hears the
+    base URL, then uvicorn serves on that very socket.
+    """
     import uvicorn
 
     app = create_app(state_path=state_path, latency_ms=latency_ms, legacy_delete=legacy_delete)
-    config = _config(app, "warning")
-    assert isinstance(config, uvicorn.Config)
-    config.host, config.port = host, port
-    uvicorn.Server(config).run()
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        app.state.sandbox.store.close()
+        raise CannotListen(host, port, exc) from exc
+    try:
+        config = _config(app, "warning")
+        assert isinstance(config, uvicorn.Config)
+        shown = f"[{host}]" if ":" in host else host
+        if on_ready is not None:
+            on_ready(f"http://{shown}:{sock.getsockname()[1]}")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @contextmanager
