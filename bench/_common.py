@@ -18,7 +18,9 @@ from typing import Any
 
 from tapsync.config import Config, load_config
 from tapsync.engine import SANDBOX_CREDENTIALS, Session, connect
-from tapsync.http import asgi_transport
+from tapsync.http import asgi_transport, skip_missing_sniffio
+
+skip_missing_sniffio()  # as the tapsync command does in its own process
 
 CATEGORIES = 10
 

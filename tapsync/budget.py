@@ -155,9 +155,10 @@ class _Ledger:
 
 
 class _Waiter:
-    __slots__ = ("wake",)
+    __slots__ = ("cost", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, cost: int) -> None:
+        self.cost = cost
         self.wake: asyncio.Future[None] | None = None
 
 
@@ -366,7 +367,7 @@ class Budget:
             self._wake_head()
 
     async def _admit(self, cost: int) -> None:
-        me = _Waiter()
+        me = _Waiter(cost)
         self._queue.append(me)
         stop = STOP.get()
         admitted = False
@@ -407,10 +408,18 @@ class Budget:
             me.wake = None
 
     def _wake_head(self) -> None:
-        # Only the head can be admitted, so only the head is woken (no thundering herd).
+        """Wake the oldest waiter, the only one that may be admitted (no thundering herd).
+
+        Not while its cost cannot fit the concurrent limit: only a release makes room, and
+        every release calls this again. Waking it on each admission of the one before it
+        (as this did) cost a park per call for nothing — a task, an ``asyncio.wait`` and
+        loop turns on the way from one response to the next request. A head that fits is
+        woken as before and re-checks the windows and any 429 pause itself.
+        """
         if self._queue:
-            wake = self._queue[0].wake
-            if wake is not None and not wake.done():
+            head = self._queue[0]
+            wake = head.wake
+            if wake is not None and not wake.done() and self._fits(head.cost):
                 wake.set_result(None)
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import importlib.util
 import ipaddress
 import json as jsonlib
 import logging
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -61,8 +63,12 @@ def quote_segment(name: str) -> str:
     return quote(name, safe="")
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """Replace every secret with ``***``, also URL-encoded and inside Basic-auth tokens."""
+def redaction_forms(secrets: Sequence[str]) -> tuple[str, ...]:
+    """Every way a secret may be spelled in text, longest first: as is, URL-encoded, and
+    inside a Basic-auth token (``base64(secret:other)`` for every pair of secrets).
+
+    Longest first, so a form that contains a shorter one is replaced whole.
+    """
     real = [s for s in secrets if s]
     forms: set[str] = set()
     for secret in real:
@@ -70,9 +76,19 @@ def redact(text: str, secrets: Sequence[str]) -> str:
         for other in ("", *real):
             for pair in (f"{secret}:{other}", f"{other}:{secret}"):
                 forms.add(base64.b64encode(pair.encode()).decode())
-    for form in sorted(forms, key=len, reverse=True):
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def redact_forms(text: str, forms: Sequence[str]) -> str:
+    """Replace each of ``forms`` (from :func:`redaction_forms`) with ``***``."""
+    for form in forms:
         text = text.replace(form, "***")
     return text
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Replace every secret with ``***``, also URL-encoded and inside Basic-auth tokens."""
+    return redact_forms(text, redaction_forms(secrets))
 
 
 class _RedactingFilter(logging.Filter):
@@ -86,6 +102,10 @@ class _RedactingFilter(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.secrets: set[str] = set()
+        self._forms: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+
+    def add(self, secrets: Sequence[str]) -> None:
+        self.secrets.update(s for s in secrets if s)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
@@ -93,14 +113,43 @@ class _RedactingFilter(logging.Filter):
                 message = record.getMessage()
             except (TypeError, ValueError):  # a malformed record: drop its arguments
                 message = str(record.msg)
-            record.msg = redact(message, sorted(self.secrets))
+            record.msg = redact_forms(message, self._current_forms())
             record.args = None
         return True
+
+    def _current_forms(self) -> tuple[str, ...]:
+        """The forms of the secrets as they are now, derived again only when they changed
+        (httpx logs every request at INFO: with INFO on, this ran base64 per line)."""
+        key = frozenset(self.secrets)
+        if key != self._forms[0]:
+            self._forms = (key, redaction_forms(sorted(key)))
+        return self._forms[1]
 
 
 _LOG_FILTER = _RedactingFilter()
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(_LOG_FILTER)
+
+
+def skip_missing_sniffio() -> None:
+    """Make httpcore's per-request ``import sniffio`` fail at once when sniffio is absent.
+
+    A process-wide change, so only the ``tapsync`` command's entry point (which owns its
+    process) and the benchmarks call it; importing :mod:`tapsync.http` as a library
+    changes nothing.
+
+    httpcore (and httpx's ASGI transport) ask sniffio which event loop runs each time they
+    create a lock, event or semaphore: about five times per request. anyio no longer needs
+    sniffio, so it is often not installed, and then every one of those imports fails only
+    after searching all of ``sys.path`` again (Python does not remember a failed import):
+    about 40 µs each, 0.1–0.2 ms of CPU per request, a tenth of all the client's CPU per
+    call in ``bench/apply_bound.py``. ``None`` in ``sys.modules`` is Python's own way of
+    saying "not importable": the import raises the same ``ImportError`` immediately, and
+    httpcore assumes asyncio exactly as it did. Nothing changes when sniffio *is* there.
+    """
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]  # "absent", by design
+
 
 
 def _is_loopback(host: str) -> bool:
@@ -159,7 +208,9 @@ def asgi_transport(app: Any) -> Transport:
     return httpx.ASGITransport(app=app)
 
 
-def _snippet(text: str) -> str:
+def snippet(text: str) -> str:
+    """An answer's text on one line, cut short: enough to recognise an HTML error page or
+    a proxy's message in an error, never a whole body."""
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= SNIPPET else flat[:SNIPPET] + "…")
 
@@ -202,8 +253,8 @@ def error_message(response: httpx.Response) -> str:
         body = jsonlib.loads(text)
     except ValueError:
         kind = response.headers.get("content-type", "no content-type").split(";")[0]
-        return f"unexpected non-JSON answer ({kind}): {_snippet(text)}"
-    return _message_in(body) or f"unrecognised error body: {_snippet(text)}"
+        return f"unexpected non-JSON answer ({kind}): {snippet(text)}"
+    return _message_in(body) or f"unrecognised error body: {snippet(text)}"
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -256,7 +307,10 @@ class ApiClient:
         self.stats = Stats()
         self._cost = cost
         self._secrets = tuple(secrets)
-        _LOG_FILTER.secrets.update(s for s in self._secrets if s)
+        # derived once: the secrets never change, and base64 of every pair per message
+        # was most of tapsync's own CPU per call
+        self._forms = redaction_forms(self._secrets)
+        _LOG_FILTER.add(self._secrets)
         self._retries = retries
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -267,7 +321,7 @@ class ApiClient:
         return self.redact(f"ApiClient({self.provider!r}, base_url={str(self.client.base_url)!r})")
 
     def redact(self, text: str) -> str:
-        return redact(text, self._secrets)
+        return redact_forms(text, self._forms)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -283,14 +337,15 @@ class ApiClient:
         method = method.upper()
         safe = method in IDEMPOTENT if idempotent is None else idempotent
         self._check_origin(path)
-        where = f"{self.provider} {method} {self.redact(path)}"
         attempt = 0
         while True:
             try:
                 response = await self._send(method, path, params=params, data=data,
                                             json=json, headers=headers)
             except httpx.HTTPError as exc:
-                problem, delay = self._transport_failure(exc, where, safe, attempt), None
+                problem = self._transport_failure(exc, self._where(method, path), safe,
+                                                  attempt)
+                delay = None
             else:
                 if response.status_code < 300:
                     return response
@@ -298,11 +353,17 @@ class ApiClient:
             attempt += 1
             self.stats.retries += 1
             wait = self._backoff(attempt) if delay is None else delay
-            log.warning("%s: %s, retrying %s (attempt %d of %d)", where, problem,
+            log.warning("%s: %s, retrying %s (attempt %d of %d)", self._where(method, path),
+                        problem,
                         "when admitted" if wait == 0 else f"in {wait:.1f}s", attempt + 1,
                         self._retries + 1)
             if wait > 0:
                 await self._pause(wait)
+
+    def _where(self, method: str, path: str) -> str:
+        """``amplitude POST /api/…`` (redacted) for messages: built only when one is
+        written, not for every call that succeeds."""
+        return f"{self.provider} {method} {self.redact(path)}"
 
     async def _pause(self, seconds: float) -> None:
         """Sleep between attempts; with a limiter, Ctrl-C cuts it short (up to an hour).
@@ -373,7 +434,7 @@ class ApiClient:
             return response.json()
         except ValueError:
             text = response.text
-            shown = _snippet(text) if text.strip() else "an empty body"
+            shown = snippet(text) if text.strip() else "an empty body"
             raise ProviderError(self.redact(
                 f"{self.provider} {method.upper()} {path}: HTTP {response.status_code}: "
                 f"expected JSON, got {shown}")) from None

@@ -183,6 +183,30 @@ def test_a_big_request_is_not_starved_by_later_small_ones() -> None:
     assert [t for t, _, index in trace.admitted if index == 99] == [3.0]
 
 
+def test_a_waiting_request_parks_once_not_again_at_every_admission_before_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only a release makes room for a head that cannot fit, so admitting the request in
+    # front of it must not wake it: each spurious wake cost a park (a task, an
+    # asyncio.wait and loop turns) on the way from one response to the next request.
+    clock, trace = ManualClock(), Trace()
+    budget = amplitude(clock)
+    parks: list[int] = []
+    real_park = Budget._park
+
+    async def counting_park(self: Budget, me: object, stop: asyncio.Event | None) -> None:
+        parks.append(id(me))
+        await real_park(self, me, stop)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Budget, "_park", counting_park)
+
+    async def main() -> None:
+        await asyncio.gather(*(hold(budget, clock, trace, i, 2, 1.0) for i in range(8)))
+
+    clock.run(main())
+    assert [t for t, _, _ in trace.admitted] == [0, 0, 1, 1, 2, 2, 3, 3]  # as before
+    assert len(parks) == 6 and len(set(parks)) == 6  # the six that waited, once each
+
+
 def test_cancelling_a_waiting_request_releases_nothing_it_did_not_take() -> None:
     clock = ManualClock()
     budget = amplitude(clock)

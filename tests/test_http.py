@@ -518,3 +518,41 @@ def test_an_asgi_app_is_served_in_process_and_the_client_closes() -> None:
             assert client.is_closed
 
     assert asyncio.run(main()) == {"path": "/v2/a%2Fb%20c"}
+
+
+def test_the_log_filter_also_redacts_the_secrets_of_a_client_made_after_it_first_ran(
+        logged: pytest.LogCaptureFixture) -> None:
+    # the filter derives the forms of the secrets once and keeps them: a client created
+    # later (another provider, another run) must still have its own secrets redacted
+    harness = Harness(answers(ok()))
+    harness.run("GET")  # httpx logs the request: the filter has now derived its forms
+    late = "l4te-T0KEN/for+later"
+    client = make_client(BASE, transport=httpx.MockTransport(lambda r: ok()))
+    ApiClient("taplytics", client, limiter=None, cost=amplitude_cost, secrets=[late])
+    basic = base64.b64encode(f"{late}:{SECRET}".encode()).decode()
+    logging.getLogger("httpx").info("GET %s?api_token=%s Basic %s", late,
+                                    quote_segment(late), basic)
+    assert "***" in logged.text
+    for leak in (late, quote_segment(late), basic, *LEAKS):
+        assert leak not in logged.text
+
+
+def test_httpcore_does_not_search_for_a_missing_sniffio_on_every_request() -> None:
+    # httpcore imports sniffio for every lock it makes (about five per request); absent,
+    # each import searched sys.path again. The tapsync command marks it absent once.
+    import importlib
+    import sys
+
+    import httpcore._synchronization as sync
+
+    from tapsync.http import skip_missing_sniffio
+
+    skip_missing_sniffio()
+    module = sys.modules.get("sniffio")
+    if module is not None:  # installed: left alone and used as usual
+        assert importlib.import_module("sniffio") is module
+        return
+    assert "sniffio" in sys.modules  # None: "not importable", answered without a search
+    with pytest.raises(ImportError):
+        importlib.import_module("sniffio")
+    assert sync.current_async_library() == "asyncio"  # what httpcore assumed all along

@@ -100,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:  # pragma: no cover - console entry point
+    from tapsync.http import skip_missing_sniffio
+
+    skip_missing_sniffio()  # this process is ours: spare httpcore a failed import per lock
     sys.exit(main())
 
 

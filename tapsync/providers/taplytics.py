@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from tapsync.audience import describe_push, send_deadline
 from tapsync.changes import Action, Change, KindSpec
 from tapsync.errors import ApiError, ProviderError
-from tapsync.http import _snippet, quote_segment
+from tapsync.http import quote_segment, snippet
 from tapsync.model import Resource, ResourceKey, State
 from tapsync.normalize import canonical
 from tapsync.providers.base import Provider, write_costs
@@ -344,6 +344,6 @@ def _decode(response: Any, path: str, redact: Callable[[str], str]) -> Any:
         return response.json()
     except ValueError:
         text = response.text
-        shown = _snippet(text) if text.strip() else "an empty body"
+        shown = snippet(text) if text.strip() else "an empty body"
         raise ProviderError(redact(f"taplytics GET {path}: HTTP {response.status_code}: "
                                    f"expected JSON, got {shown}")) from None
