@@ -2,11 +2,13 @@
 
 A push is irreversible once applied, so anything that would send it to the wrong people or
 at the wrong time is an error here, before a plan is ever made. Warnings quote the seed's
-own reason so the reader need not look it up. A schedule in the past is only a warning:
-a manifest keeps sent pushes as history, and those are rightly in the past; the planner
-makes it an error when it would actually send one (the service refuses it). A push marked
-``sent: true`` *is* history: nothing is said about when it would go out. The time-zone
-rule and time formats are :mod:`tapsync.audience`'s, the ones the planner refuses with.
+own reason so the reader need not look it up. A schedule in the past is an error (issue
+5.3): the service refuses such a push, and a push that did go out says so with ``sent:
+true``, which makes it history, of which nothing is said about when it would go out. The
+planner still checks the time against its own clock when it would send (a manifest valid
+yesterday may be past today). A ``local_time`` already past in only some zones is a
+warning: the service still takes it. The time-zone rule and time formats are
+:mod:`tapsync.audience`'s, the ones the planner refuses with.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ SEED_ORDERING = ("an ordering comparator on a string compares character codes (t
                  "\"This will try and match on numerical ASCII values and will produce "
                  "unexpected results\")")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_IF_UNSENT = (": if this push has not been sent yet, the service will refuse it (if it has, "
-              "say sent: true)")
+#: what to do about a past time: the push cannot go out, unless it already has
+_IF_SENT = (": the service refuses it. If this push was already sent, mark it `sent: true` "
+            "(it is then history: never sent again)")
 #: the shape the schema asks of each schedule key; a value of that shape which still does
 #: not read as a time (``2026-02-30``) is this linter's to report
 _SHAPE = {"time": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z"),
@@ -150,17 +153,18 @@ def _schedule(d: Decl, sched: dict[str, Any], now: datetime | None) -> list[Prob
 
 def _past(d: Decl, where: list[PathPart], key: str, text: str, when: datetime,
           now: datetime) -> list[Problem]:
-    """A past time: refused by the service if the push is sent (the planner's error)."""
+    """A past time of a push not marked sent: an error, as the service refuses it; a local
+    time past only in some zones is a warning, as the service still takes it."""
+    stamp = f"(now is {now:%Y-%m-%dT%H:%M:%SZ})"
     if key == "local_time":  # the same wall-clock time happens 26 hours apart worldwide
         if when + LATEST_ZONE <= now:
             return [problem(d.doc, where, f"schedule.local_time {text} is in the past in every "
-                            f"time zone{_IF_UNSENT}", severity="warning")]
+                            f"time zone {stamp}{_IF_SENT}")]
         if when - EARLIEST_ZONE <= now:
             return [problem(d.doc, where, f"schedule.local_time {text} is already past in some "
                             "time zones", severity="warning")]
     elif when <= now:
-        return [problem(d.doc, where, f"schedule.time {text} is in the past (now is "
-                        f"{now:%Y-%m-%dT%H:%M:%SZ}){_IF_UNSENT}", severity="warning")]
+        return [problem(d.doc, where, f"schedule.time {text} is in the past {stamp}{_IF_SENT}")]
     return []
 
 

@@ -42,34 +42,46 @@ def test_a_push_needs_a_schedule(run: Run) -> None:
     assert run(GOOD.replace('{time: "2027-01-01T00:00:00Z"}', "now")).ok
 
 
-def test_a_past_schedule_time_is_a_warning_that_uses_the_injected_clock(run: Run) -> None:
-    # a sent push kept in the manifest as history is rightly in the past: the workspace
-    # stays valid; the plan refuses only to *send* a past push
+IF_SENT = (": the service refuses it. If this push was already sent, mark it `sent: true` "
+           "(it is then history: never sent again)")
+
+
+def test_a_past_schedule_time_is_an_error_that_uses_the_injected_clock(run: Run) -> None:
+    """Issue 5.3: the service refuses a push scheduled in the past, so validate does too,
+    and says what to do if the push already went out."""
     checked = run(GOOD.replace("2027-01-01T00:00:00Z", "2026-11-22T11:59:59Z"))
-    assert checked.ok
-    assert messages(checked, "warning") == [
+    assert not checked.ok
+    assert messages(checked) == [
         "7:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time "
-        "2026-11-22T11:59:59Z is in the past (now is 2026-11-22T12:00:00Z): if this push "
-        "has not been sent yet, the service will refuse it (if it has, say sent: true)"]
+        f"2026-11-22T11:59:59Z is in the past (now is 2026-11-22T12:00:00Z){IF_SENT}"]
+    assert messages(checked, "warning") == []
+
+
+def test_a_schedule_time_equal_to_the_clock_is_already_past(run: Run) -> None:
+    """The service wants the future: this very second is too late."""
+    checked = run(GOOD.replace("2027-01-01T00:00:00Z", "2026-11-22T12:00:00Z"))
+    assert "schedule.time 2026-11-22T12:00:00Z is in the past" in only(checked).message
 
 
 def test_a_schedule_time_one_second_ahead_of_the_clock_is_clean(run: Run) -> None:
     assert not run(GOOD.replace("2027-01-01T00:00:00Z", "2026-11-22T12:00:01Z")).problems
 
 
-@pytest.mark.parametrize(("local", "message"), [
-    ("2026-11-21T12:00:00", "is in the past in every time zone: if this push has not been "
-                            "sent yet, the service will refuse it (if it has, say sent: "
-                            "true)"),
-    ("2026-11-22T20:00:00", "is already past in some time zones"),
-    ("2026-11-24T00:00:00", None)])
-def test_local_time_is_past_everywhere_or_only_somewhere(run: Run, local: str,
-                                                         message: str | None) -> None:
+@pytest.mark.parametrize(("local", "severity", "message"), [
+    ("2026-11-21T12:00:00", "error", "is in the past in every time zone (now is "
+                                     f"2026-11-22T12:00:00Z){IF_SENT}"),
+    ("2026-11-22T20:00:00", "warning", "is already past in some time zones"),
+    ("2026-11-24T00:00:00", None, None)])
+def test_local_time_past_everywhere_is_an_error_and_only_somewhere_a_warning(
+        run: Run, local: str, severity: str | None, message: str | None) -> None:
+    """Past everywhere, the service refuses it; past only in the zones east of the date
+    line, it still goes out to everyone else."""
     checked = run(GOOD.replace('time: "2027-01-01T00:00:00Z"', f'local_time: "{local}"'))
-    assert checked.ok
-    got = messages(checked, "warning")
-    assert got == ([f"7:30: $.taplytics.push_campaigns[0].schedule.local_time: "
-                    f"schedule.local_time {local} {message}"] if message else [])
+    assert checked.ok == (severity != "error")
+    got = [(p.severity, f"{p.line}:{p.column}: {p.json_path}: {p.message}")
+           for p in checked.problems]
+    assert got == ([(severity, f"7:30: $.taplytics.push_campaigns[0].schedule.local_time: "
+                               f"schedule.local_time {local} {message}")] if message else [])
 
 
 # ------------------------------------------------------------ history: sent: true
@@ -82,10 +94,10 @@ SENT = GOOD.replace("    - name: sale\n", "    - name: sale\n      sent: true\n"
     '{local_time: "2026-11-21T12:00:00"}',      # past everywhere
     '{local_time: "2026-11-22T20:00:00"}',      # past only in some zones
     '{time: "2020-01-01T00:00:00Z", local_time: "2020-01-01T09:00:00"}'])
-def test_a_push_marked_sent_is_history_so_its_times_are_not_warned_about(
+def test_a_push_marked_sent_is_history_so_its_past_times_are_not_an_error(
         run: Run, schedule: str) -> None:
     unsent = run(GOOD.replace('{time: "2027-01-01T00:00:00Z"}', schedule))
-    assert unsent.ok and messages(unsent, "warning")   # the same push, not marked sent
+    assert unsent.problems   # the same push, not marked sent: an error or a warning
     sent = run(SENT.replace('{time: "2027-01-01T00:00:00Z"}', schedule))
     assert sent.ok and not sent.problems, messages(sent, "warning")
 
@@ -125,17 +137,17 @@ def test_sent_is_for_pushes_only(run: Run) -> None:
 def test_both_times_given_local_time_wins_but_the_utc_time_must_be_future_too(
         run: Run) -> None:
     """Seed 001: "If they both are, local time takes precedence. All times must be in the
-    future." The linter says exactly that, and warns when the UTC time has passed, as the
-    planner refuses to send it (tests/taplytics/test_push_times.py)."""
+    future." The linter says exactly that: a past UTC time is an error even though the
+    local time decides, as the service refuses the push (tests/taplytics/test_push_times.py),
+    and giving both draws a warning."""
     both = GOOD.replace('{time: "2027-01-01T00:00:00Z"}',
                         '{time: "2026-11-22T11:00:00Z", local_time: "2026-12-01T09:00:00"}')
     checked = run(both)
-    assert checked.ok
+    assert messages(checked) == [
+        "7:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time "
+        f"2026-11-22T11:00:00Z is in the past (now is 2026-11-22T12:00:00Z){IF_SENT}"]
     got = messages(checked, "warning")
     assert got == [
-        "7:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time "
-        "2026-11-22T11:00:00Z is in the past (now is 2026-11-22T12:00:00Z): if this push has "
-        "not been sent yet, the service will refuse it (if it has, say sent: true)",
         "7:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time does not decide "
         "when the push goes out when local_time is given (local time takes precedence), yet "
         "the service refuses the push if it is in the past: keep one of them"]

@@ -1,11 +1,11 @@
-"""Push schedule times: a past time is history, not an error, until a plan would send it.
+"""Push schedule times: a past time is an error, unless the push is marked sent.
 
-Validate only warns about a past ``schedule.time`` (a sent push kept in the manifest is
-rightly in the past); the planner refuses to *send* one, since the service refuses a push
-scheduled in the past; and applying a saved plan refuses a send whose time has passed
-since the plan was made. Clocks are fixed by hand (the planner and the policy take
-``now``); the CLI tests use times far in the past or future so the real clock cannot
-change their outcome.
+The service refuses a push scheduled in the past (seed 001), so validate refuses a past
+``schedule.time`` too, unless ``sent: true`` marks the push as history (issue 5.3); the
+planner refuses to *send* one by its own clock, and applying a saved plan refuses a send
+whose time has passed since the plan was made. Clocks are fixed by hand (the planner and
+the policy take ``now``); the CLI tests use times far in the past or future so the real
+clock cannot change their outcome.
 """
 
 from __future__ import annotations
@@ -92,25 +92,26 @@ async def test_with_both_times_each_must_be_in_the_future_for_all_three(
         refused: str | None) -> None:
     """Seed 001: "If they both are, local time takes precedence. All times must be in the
     future." A past ``time`` is not ignored: the sandbox refuses the push, the planner
-    refuses to send it, and the linter warns that the service will refuse it. (Times far
-    from today, so the sandbox's real wall clock agrees with ``NOW``.)"""
+    refuses to send it, and validate says the service refuses it. (Times far from today,
+    so the sandbox's real wall clock agrees with ``NOW``.)"""
     schedule = {"time": time, "local_time": local_time}
     (tmp_path / "t.yaml").write_text(
         "taplytics:\n  push_campaigns:\n    - name: spring-sale\n"
         "      notification: {alert: Spring is here}\n      send_to_all_users: true\n"
         f"      schedule: {json.dumps(schedule)}\n", encoding="utf-8")
     checked = check([tmp_path], LintOptions(now=NOW))
-    assert checked.ok, checked.problems
-    warned = [p.message for p in checked.problems if "will refuse it" in p.message]
+    refusing = [p.message for p in checked.problems if p.severity == "error"]
+    assert checked.ok == (refused is None), checked.problems
     planned = plan(checked.state, State(), SPECS, now=NOW)
     answer = await client.post("/v2/push", headers=HEADER,
                                json={"name": "spring-sale", "schedule": schedule,
                                      "notification": {"alert": "Spring is here"}})
     if refused is None:
-        assert (warned, planned.errors, answer.status_code) == ([], (), 200), answer.text
+        assert (refusing, planned.errors, answer.status_code) == ([], (), 200), answer.text
         assert [c.action for c in planned.changes] == [Action.SEND]
         return
-    assert len(warned) == 1 and warned[0].startswith(f"schedule.{refused} "), warned
+    assert len(refusing) == 1 and refusing[0].startswith(f"schedule.{refused} "), refusing
+    assert "is in the past" in refusing[0] and "the service refuses it" in refusing[0]
     assert planned.changes == () and len(planned.errors) == 1
     assert f"cannot be sent: its schedule.{refused} " in planned.errors[0].message
     assert answer.status_code == 400 and f"schedule.{refused} " in answer.text
@@ -179,15 +180,23 @@ UNSENT = HISTORY.replace("new-year-2020", "forgotten-2020")
 FUTURE = HISTORY.replace("new-year-2020", "new-year-2099").replace("2020-01-01", "2099-01-01")
 
 
-def test_a_sent_push_kept_as_history_validates_and_plans_nothing(
+def test_a_sent_push_kept_as_history_must_say_so_then_validates_and_plans_nothing(
         workspace: Callable[..., Path]) -> None:
+    """Kept in the manifest after it went out, a push's time is past: every command says
+    to mark it ``sent: true``; marked, it validates and plans nothing."""
     ws = workspace({"manifests/t.yaml": HISTORY})
     plant(ws, {"pushes": [{"name": "new-year-2020", "notification": {"alert": "Happy new year"},
                            "schedule": {"time": "2020-01-01T00:00:00Z"}}]})
-    code, out, _ = tap(ws, "validate")
-    assert code == 0 and "warning" in out
-    assert "schedule.time 2020-01-01T00:00:00Z is in the past" in out
-    assert "if this push has not been sent yet, the service will refuse it" in out
+    for command in (("validate",), ("plan", "--sandbox", "--detailed-exitcode")):
+        code, out, err = tap(ws, *command)
+        assert code == 1, (command, out + err)
+        assert "t.yaml:6:24: $.taplytics.push_campaigns[0].schedule.time: schedule.time " \
+            "2020-01-01T00:00:00Z is in the past" in out + err, (command, out + err)
+        assert "If this push was already sent, mark it `sent: true`" in out + err
+    (ws / "manifests/t.yaml").write_text(HISTORY.replace(
+        "      notification:", "      sent: true\n      notification:"), encoding="utf-8")
+    code, out, err = tap(ws, "validate")
+    assert code == 0 and "in the past" not in out + err, out + err
     code, out, err = tap(ws, "plan", "--sandbox", "--detailed-exitcode")
     assert code == 0, out + err
     assert "Errors" not in out
@@ -197,13 +206,11 @@ def test_an_unsent_push_with_a_past_time_is_an_error_and_nothing_is_sent(
         workspace: Callable[..., Path]) -> None:
     ws = workspace({"manifests/t.yaml": UNSENT})
     plant(ws, {})
-    assert tap(ws, "validate")[0] == 0
-    code, out, err = tap(ws, "plan", "--sandbox")
-    assert code == 1
-    assert ('taplytics.push_campaign["forgotten-2020"]: cannot be sent: its schedule.time '
-            "2020-01-01T00:00:00Z is in the past") in out, out + err
-    code, out, err = tap(ws, "apply", "--sandbox", "--auto-approve", "--allow-send")
-    assert code == 1 and "refusing to apply" in err and "forgotten-2020" in err
+    for command in (("validate",), ("plan", "--sandbox"),
+                    ("apply", "--sandbox", "--auto-approve", "--allow-send")):
+        code, out, err = tap(ws, *command)
+        assert code == 1, (command, out + err)
+        assert "schedule.time 2020-01-01T00:00:00Z is in the past" in out + err, out + err
     assert pushes(ws) == []
 
 
