@@ -52,7 +52,9 @@ class _Scope:
 
     lists: frozenset[str]
     events: Collection[str] | None
-    shared_needed: bool  # a shared-property list the edition refuses is then an error
+    #: shared properties in play (declared or targeted): if the edition refuses their
+    #: list, the read is an error naming them; with none, a refusal means "no shared ones"
+    shared: tuple[str, ...]
 
 
 _SHAPES: Mapping[str, _Shape] = {
@@ -95,8 +97,8 @@ class AmplitudeProvider(Provider):
         """Four list calls, then one property list per event type the workspace needs."""
         return await self._read(_Scope(
             lists=frozenset(LISTS), events=self._events_needing_properties(desired, prune),
-            shared_needed=any(r.key.kind == "event_property" and len(r.key.name) == 1
-                              for r in desired if r.key.provider == P)))
+            shared=tuple(sorted(r.key.leaf for r in desired if r.key.provider == P and not r.absent
+                                and r.key.kind == "event_property" and len(r.key.name) == 1))))
 
     async def read_some(self, desired: State, targets: Collection[ResourceKey], *,
                         prune: bool | frozenset[str] = False) -> State:
@@ -129,15 +131,17 @@ class AmplitudeProvider(Provider):
             lists.update(kind for field, kind in REFERENCES.get("event_type", {}).items()
                          if isinstance(declared.attrs.get(field), str)
                          and declared.attrs[field])
+        shared = tuple(sorted(t.leaf for t in mine
+                              if t.kind == "event_property" and len(t.name) == 1))
         return await self._read(_Scope(lists=frozenset(lists & LISTS),
-                                       events=frozenset(events), shared_needed=True))
+                                       events=frozenset(events), shared=shared))
 
     async def _read(self, scope: _Scope) -> State:
         """The lists ``scope`` names, then the property lists of its live event types."""
         cats, events, shared, users = await asyncio.gather(
             self._list_if(scope, "category", "/category"),
             self._list_if(scope, "event_type", "/event", {"showDeleted": "true"}),
-            self._shared_properties(scope.shared_needed) if "event_property" in scope.lists
+            self._shared_properties(scope.shared) if "event_property" in scope.lists
             else _none(),
             self._list_if(scope, "user_property", "/user-property", {"showDeleted": "true"}),
         )
@@ -186,17 +190,25 @@ class AmplitudeProvider(Provider):
                 names.add(r.key.name[0])
         return names
 
-    async def _shared_properties(self, needed: bool) -> list[dict[str, Any]]:
+    async def _shared_properties(self, declared: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The shared properties; the seed edition has none and refuses the list (400).
+
+        That refusal is only an error when shared properties are in play (``declared``):
+        they could never be read nor written there, so the message names them.
+        """
         try:
             return await self._get_list("/event-property")
         except ApiError as exc:
-            if exc.status != 400 or needed:
-                if exc.status == 400:
-                    raise ProviderError(
-                        "this Amplitude project's Taxonomy API does not list shared event "
-                        f"properties (GET /event-property without event_type: {exc.message}); "
-                        "declare event properties under their event types instead") from exc
+            if exc.status != 400:
                 raise
+            if declared:
+                names = ", ".join(f'amplitude.event_property["{n}"]' for n in declared)
+                raise ProviderError(
+                    f"{names}: declared as shared event properties (no event type), but this "
+                    "Amplitude project's Taxonomy API is the older edition without shared "
+                    f"properties (GET {ROOT}/event-property without event_type answered "
+                    f"HTTP 400: {exc.message}); declare them under their event types "
+                    "instead") from exc
             return []  # the seed edition: no shared properties to manage
 
     async def read_one(self, key: ResourceKey) -> Resource | None:

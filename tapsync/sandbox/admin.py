@@ -15,7 +15,8 @@ these requests are neither charged, delayed, faulted nor counted.
                         :mod:`faults`); DELETE clears → ``{"faults": [...]}``
 ``GET|DELETE /stats``   requests by status, per endpoint, 429s, cost in flight / max / spent
 ``GET|POST /clock``     ``{"advance": 3600}`` → ``{"now": 3600.0}``
-``GET|POST /settings``  ``latency_ms``, ``legacy_delete``, ``concurrent_cost``, ``hourly_cost``
+``GET|POST /settings``  ``latency_ms``, ``legacy_delete`` / ``edition`` (``"seed"`` = legacy on),
+                        ``concurrent_cost``, ``hourly_cost``
 =====================  ======================================================================
 
 Errors answer 400 ``{"ok": false, "error": "…"}``.
@@ -35,6 +36,7 @@ from tapsync.sandbox.faults import FaultRule
 from tapsync.sandbox.runtime import Runtime, Settings
 
 PREFIX = "/_sandbox"
+EDITIONS = ("now", "seed")
 
 
 def _rt(request: Request) -> Runtime:
@@ -155,29 +157,52 @@ async def clock(request: Request) -> Response:
     return JSONResponse({"now": runtime.clock.now()})
 
 
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "latency_ms": (int, float), "legacy_delete": (bool,), "edition": (str,),
+    "concurrent_cost": (int,), "hourly_cost": (int,)}
+
+
+def _settings_error(data: dict[str, Any]) -> str | None:
+    """Why ``data`` cannot be applied (``None``: it can), checked before anything changes."""
+    for key, value in data.items():
+        if key not in _SETTING_TYPES or not isinstance(value, _SETTING_TYPES[key]) or (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0
+        ) or (key == "edition" and value not in EDITIONS):
+            return f"bad setting {key!r}: {value!r}"
+    if "edition" in data and "legacy_delete" in data and (
+            data["legacy_delete"] != (data["edition"] == "seed")):
+        return "'edition' and 'legacy_delete' disagree: send one of them"
+    return None
+
+
+def _apply_settings(runtime: Runtime, data: dict[str, Any]) -> None:
+    """``edition`` and ``legacy_delete`` are two spellings of one switch (see Settings)."""
+    if "latency_ms" in data:
+        runtime.settings.latency_ms = float(data["latency_ms"])
+    if "legacy_delete" in data:
+        runtime.settings.legacy_delete = bool(data["legacy_delete"])
+    if "edition" in data:
+        runtime.settings.legacy_delete = data["edition"] == "seed"
+    if "concurrent_cost" in data:
+        runtime.limiter.concurrent_cost = int(data["concurrent_cost"])
+    if "hourly_cost" in data:
+        runtime.limiter.hourly_cost = int(data["hourly_cost"])
+
+
 async def settings(request: Request) -> Response:
     runtime = _rt(request)
     if request.method == "POST":
         data = await _body(request)
         if not isinstance(data, dict):
             return _bad("settings must be an object")
-        checks = {"latency_ms": (int, float), "legacy_delete": (bool,),
-                  "concurrent_cost": (int,), "hourly_cost": (int,)}
-        for key, value in data.items():
-            if key not in checks or not isinstance(value, checks[key]) or (
-                    not isinstance(value, bool) and value < 0):
-                return _bad(f"bad setting {key!r}: {value!r}")
-        if "latency_ms" in data:
-            runtime.settings.latency_ms = float(data["latency_ms"])
-        if "legacy_delete" in data:
-            runtime.settings.legacy_delete = bool(data["legacy_delete"])
-        if "concurrent_cost" in data:
-            runtime.limiter.concurrent_cost = int(data["concurrent_cost"])
-        if "hourly_cost" in data:
-            runtime.limiter.hourly_cost = int(data["hourly_cost"])
+        error = _settings_error(data)
+        if error is not None:
+            return _bad(error)
+        _apply_settings(runtime, data)
     return JSONResponse({
         "latency_ms": runtime.settings.latency_ms,
         "legacy_delete": runtime.settings.legacy_delete,
+        "edition": runtime.settings.edition,
         "concurrent_cost": runtime.limiter.concurrent_cost,
         "hourly_cost": runtime.limiter.hourly_cost,
     })

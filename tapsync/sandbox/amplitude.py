@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -272,8 +272,10 @@ async def dispatch(request: Request) -> Response:
         return error.response()
 
 
-def authenticator(credentials: tuple[str, str]) -> Callable[[Headers], str | Response]:
-    """HTTP Basic: none → 401 (envelope); wrong → 403 with Amplitude's non-envelope body."""
+def authenticator(credentials: Mapping[str, str]) -> Callable[[Headers], str | Response]:
+    """HTTP Basic against ``credentials`` (API key → secret key): none → 401 (envelope);
+    wrong → 403 with Amplitude's non-envelope body. The API key is what gets charged, so
+    each key pair has a budget of its own, as each real project does."""
 
     def authenticate(headers: Headers) -> str | Response:
         header = headers.get("authorization", "")
@@ -288,7 +290,7 @@ def authenticator(credentials: tuple[str, str]) -> Callable[[Headers], str | Res
             user, _, password = decoded.partition(":")
         except (binascii.Error, UnicodeDecodeError):
             user, password = "", ""
-        if (user, password) != credentials:
+        if not user or credentials.get(user) != password:
             return JSONResponse(
                 {"error": {"metadata": {"details": "Invalid API Key"}}}, status_code=403
             )
@@ -297,7 +299,7 @@ def authenticator(credentials: tuple[str, str]) -> Callable[[Headers], str | Res
     return authenticate
 
 
-def install(runtime: Runtime, credentials: tuple[str, str]) -> list[Route]:
+def install(runtime: Runtime, credentials: Mapping[str, str]) -> list[Route]:
     """Register the Taxonomy API's guard and return its routes."""
     runtime.guards.append(Guard(
         name="amplitude", prefixes=(PREFIX,), authenticate=authenticator(credentials),

@@ -1,7 +1,8 @@
 """Amplitude event properties (per event and shared) and user properties.
 
 Event properties are keyed by (event type, name); a property created without
-``event_type`` is a *shared* property and reads back with ``"event_type": null``.
+``event_type`` is a *shared* property and reads back with ``"event_type": null`` — in the
+current edition; the seed edition requires ``event_type`` on every event-property call.
 A deleted event property is invisible (not listed, ``Not found`` by name) yet still
 blocks a create with 409 — the trap the tool must get out of by restoring.
 User properties are stored under their bare name and answered with ``gp:`` for custom
@@ -77,7 +78,13 @@ def _apply_property_fields(doc: Doc, p: dict[str, str], *, user: bool) -> None:
 # --- event properties --------------------------------------------------------------------
 
 def _event_type(rt: Runtime, p: dict[str, str]) -> str | None:
-    """The event a call names (``None``: shared properties); it must exist."""
+    """The event a call names (``None``: shared properties); it must exist.
+
+    The seed edition has no shared properties: every event-property call there requires
+    ``event_type`` (a list without it is an error, not the shared list).
+    """
+    if rt.settings.edition == "seed":
+        required(p, "event_type")
     event_type = p.get("event_type") or None
     if event_type is not None:
         event = rt.store.get(NS, EVENT, event_type)

@@ -9,11 +9,12 @@ one more module and one more line here.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -43,9 +44,15 @@ def create_app(
     hourly_cost: int = 7200,
     latency_ms: float = 0,
     amplitude_credentials: tuple[str, str] = DEFAULT_AMPLITUDE_CREDENTIALS,
+    extra_amplitude_keys: Sequence[tuple[str, str]] = (),
 ) -> Starlette:
     """A fresh sandbox. ``state_path=None`` keeps state in memory (a new, empty project);
-    a path persists it in SQLite across restarts. The runtime is ``app.state.sandbox``."""
+    a path persists it in SQLite across restarts. The runtime is ``app.state.sandbox``.
+
+    ``extra_amplitude_keys`` are more (API key, secret key) pairs the Taxonomy API and the
+    ingestion accept. They reach the same emulated project, but each key is charged and
+    limited on its own (concurrent and hourly), which is what "limits per API key" means.
+    """
     the_clock = clock if clock is not None else Clock()
     settings = Settings(latency_ms=float(latency_ms), legacy_delete=legacy_delete,
                         concurrent_cost=concurrent_cost, hourly_cost=hourly_cost)
@@ -54,16 +61,30 @@ def create_app(
         clock=the_clock,
         limiter=CostLimiter(the_clock, concurrent_cost=concurrent_cost, hourly_cost=hourly_cost),
         settings=settings,
-        credentials={"amplitude": tuple(amplitude_credentials)},
+        credentials={"amplitude": tuple(amplitude_credentials),
+                     "amplitude_keys": _amplitude_keys(amplitude_credentials,
+                                                       extra_amplitude_keys)},
     )
     routes: list[BaseRoute] = [*admin.routes()]
-    routes += amplitude.install(runtime, tuple(amplitude_credentials))  # type: ignore[arg-type]
+    routes += amplitude.install(runtime, runtime.credentials["amplitude_keys"])
     routes += ingest.install(runtime)
     routes += taplytics.install(runtime)
     app = Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, runtime=runtime)])
     app.state.sandbox = runtime
     app.state.initial_settings = replace(settings)
     return app
+
+
+def _amplitude_keys(primary: tuple[str, str], extra: Sequence[tuple[str, str]]
+                    ) -> dict[str, str]:
+    """API key → secret key; one API key with two secrets would make either one wrong."""
+    keys: dict[str, str] = {}
+    for api_key, secret in (primary, *extra):
+        if not api_key or keys.get(api_key, secret) != secret:
+            raise ValueError("sandbox Amplitude keys: each API key must be non-empty and "
+                             "have one secret key")
+        keys[api_key] = secret
+    return keys
 
 
 def load_fixture_file(state_path: str | os.PathLike[str], fixture_path: str | os.PathLike[str]
@@ -90,11 +111,16 @@ class _QuietDrops(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
 
 
-def _config(app: Starlette, log_level: str) -> object:
+def _config(app: Starlette, log_level: str, *, access_log: bool = False,
+            use_colors: bool | None = None) -> object:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+    log_config = copy.deepcopy(LOGGING_CONFIG)  # the request log is a diagnostic: stderr
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=access_log,
+                          use_colors=use_colors, log_config=log_config)
 
 
 class CannotListen(Exception):
@@ -130,13 +156,15 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def serve(
     host: str, port: int, state_path: str | None, latency_ms: float, legacy_delete: bool,
-    *, on_ready: Callable[[str], None] | None = None,
+    *, on_ready: Callable[[str], None] | None = None, log_requests: bool = False,
+    use_colors: bool | None = None,
 ) -> None:
     """Serve every emulated API on ``host:port`` until interrupted (blocking).
 
     The state is opened first (a bad ``state_path`` is reported before the port is
     touched), then the port is bound (:class:`CannotListen` when taken), then ``on_ready`` hears the
-    base URL, then uvicorn serves on that very socket.
+    base URL, then uvicorn serves on that very socket. ``log_requests`` logs each request
+    (``sandbox serve -v``); ``use_colors`` False keeps uvicorn's log plain (``--no-color``).
     """
     import uvicorn
 
@@ -147,7 +175,8 @@ def serve(
         app.state.sandbox.store.close()
         raise CannotListen(host, port, exc) from exc
     try:
-        config = _config(app, "warning")
+        config = _config(app, "info" if log_requests else "warning",
+                         access_log=log_requests, use_colors=use_colors)
         assert isinstance(config, uvicorn.Config)
         shown = f"[{host}]" if ":" in host else host
         if on_ready is not None:

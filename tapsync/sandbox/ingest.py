@@ -91,7 +91,7 @@ async def httpapi(request: Request) -> Response:
         return _error("Invalid JSON request body")
     if not isinstance(body, dict) or not body.get("api_key"):
         return _error("Request missing required field", missing_field="api_key")
-    if body["api_key"] != runtime.credentials["amplitude"][0]:
+    if body["api_key"] not in runtime.credentials["amplitude_keys"]:
         return _error(f"Invalid API key: {body['api_key']}")
     events = body.get("events")
     if not isinstance(events, list) or not events:

@@ -11,7 +11,6 @@ fails or the client goes away. ``/_sandbox/`` requests bypass all of it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -104,12 +103,12 @@ class SandboxMiddleware:
     ) -> None:
         latency = self.runtime.settings.latency_ms
         if latency > 0:
-            await asyncio.sleep(latency / 1000.0)
+            await self.runtime.sleep(latency / 1000.0)
         rule = self.runtime.faults.pick(method, path)
         if rule is None:
             await self.app(scope, receive, send)
         elif rule.kind == "slow":
-            await asyncio.sleep(max(0.0, rule.delay_ms) / 1000.0)
+            await self.runtime.sleep(max(0.0, rule.delay_ms) / 1000.0)
             await self.app(scope, receive, send)
         elif rule.kind == "status":
             await _fault_response(rule)(scope, receive, send)

@@ -7,8 +7,9 @@ closures, so a change applies to the very next request.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,15 +66,31 @@ class Stats:
 
 @dataclass
 class Settings:
-    """What ``/_sandbox/settings`` can change; ``/_sandbox/reset`` restores the start values."""
+    """What ``/_sandbox/settings`` can change; ``/_sandbox/reset`` restores the start values.
+
+    ``legacy_delete`` is the historical name of the *seed edition* switch (``--legacy-delete``,
+    ``edition="seed"``): the older Taxonomy API that deletes only planned items and requires
+    ``event_type`` on every event-property call. One switch, because the tool must cope with
+    the older edition as a whole, not with a mix no real project ever had.
+    """
 
     latency_ms: float = 0.0
     legacy_delete: bool = False
     concurrent_cost: int = 4
     hourly_cost: int = 7200
 
+    @property
+    def edition(self) -> str:
+        """``"seed"`` (the older API page's rules) or ``"now"`` (the live service's)."""
+        return "seed" if self.legacy_delete else "now"
+
 
 FixtureLoader = Callable[["Runtime", Any], dict[str, int]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def real_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
 ResetHook = Callable[["Runtime"], None]
 
 
@@ -89,6 +106,9 @@ class Runtime:
     guards: list[Guard] = field(default_factory=list)
     fixture_loaders: dict[str, FixtureLoader] = field(default_factory=dict)
     reset_hooks: list[ResetHook] = field(default_factory=list)
+    #: how latency and ``slow`` faults wait: a test swaps it to observe and release the
+    #: wait deterministically instead of measuring wall time
+    sleep: Sleep = real_sleep
 
     def guard_for(self, path: str) -> Guard | None:
         for guard in self.guards:

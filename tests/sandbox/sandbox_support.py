@@ -3,6 +3,7 @@ several directories have one)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -18,6 +20,32 @@ from tapsync.sandbox import DEFAULT_AMPLITUDE_CREDENTIALS
 
 AUTH = DEFAULT_AMPLITUDE_CREDENTIALS
 TAXONOMY = "/api/2/taxonomy"
+
+
+class GatedSleep:
+    """The sandbox's sleep, held until the test lets it go: what it was asked to wait is
+    recorded, and the request is provably parked inside it while the test looks."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        self.entered.set()
+        await self.release.wait()
+
+    async def parked(self, count: int, *requests: asyncio.Future[Any]) -> None:
+        """Return once ``count`` waits have begun; a request answered meanwhile (it never
+        waited) fails the test at once instead of hanging it."""
+        while len(self.asked) < count:
+            self.entered.clear()
+            waiter = asyncio.ensure_future(self.entered.wait())
+            await asyncio.wait([waiter, *requests], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            finished = [r for r in requests if r.done()]
+            assert not finished, f"answered without waiting: {finished[0].result()!r}"
 
 
 async def load(client: httpx.AsyncClient, fixture: dict[str, object]) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 
 import httpx
 import pytest
-from sandbox_support import AUTH
+from sandbox_support import AUTH, GatedSleep
 from sandbox_support import TAXONOMY as T
 from starlette.applications import Starlette
 
@@ -80,16 +80,19 @@ async def test_store_then_fail_lands_the_write(client: httpx.AsyncClient) -> Non
     assert names == ["A", "B"]
 
 
-async def test_slow_fault_holds_the_cost(client: httpx.AsyncClient) -> None:
-    import asyncio
-
+async def test_slow_fault_holds_the_cost(app: Starlette, client: httpx.AsyncClient) -> None:
+    gate = GatedSleep()
+    app.state.sandbox.sleep = gate
     await faults(client, {"kind": "slow", "delay_ms": 200, "times": 1})
-    started = time.monotonic()
     slow = asyncio.ensure_future(client.post(f"{T}/category", data={"category_name": "A"}))
-    await asyncio.sleep(0.05)
-    in_flight = (await client.get("/_sandbox/stats")).json()["cost_in_flight"]
+    await gate.parked(1, slow)
+    held = (await client.get("/_sandbox/stats")).json()
+    gate.release.set()
     assert (await slow).status_code == 200
-    assert in_flight == 2 and time.monotonic() - started >= 0.2
+    assert gate.asked == [0.2]
+    assert held["cost_in_flight"] == 2 and held["requests"] == 0  # not answered yet
+    after = (await client.get("/_sandbox/stats")).json()
+    assert after["cost_in_flight"] == 0 and after["faults_fired"] == {"slow": 1}
 
 
 async def test_bad_fault_rules_are_refused(client: httpx.AsyncClient) -> None:
@@ -161,11 +164,12 @@ async def test_stats_per_endpoint_and_admin_is_not_counted(client: httpx.AsyncCl
 async def test_settings_roundtrip_and_validation(client: httpx.AsyncClient) -> None:
     response = await client.post("/_sandbox/settings", json={"latency_ms": 5,
                                                              "hourly_cost": 100})
-    assert response.json() == {"latency_ms": 5.0, "legacy_delete": False,
+    assert response.json() == {"latency_ms": 5.0, "legacy_delete": False, "edition": "now",
                                "concurrent_cost": 4, "hourly_cost": 100}
     assert (await client.post("/_sandbox/settings", json={"nope": 1})).status_code == 400
     assert (await client.post("/_sandbox/latency", json={"latency_ms": -1})).status_code == 400
     assert (await client.get("/_sandbox/latency")).json() == {"latency_ms": 5.0}
     await client.post("/_sandbox/reset")
     assert (await client.get("/_sandbox/settings")).json() == {
-        "latency_ms": 0.0, "legacy_delete": False, "concurrent_cost": 4, "hourly_cost": 7200}
+        "latency_ms": 0.0, "legacy_delete": False, "edition": "now", "concurrent_cost": 4,
+        "hourly_cost": 7200}

@@ -29,6 +29,7 @@ def test_serve_applies_its_options_and_keeps_state_after_sigterm(tmp_path: Path)
             base, process):
         settings = httpx.get(f"{base}/_sandbox/settings").json()
         assert settings["latency_ms"] == 5.0 and settings["legacy_delete"] is True
+        assert settings["edition"] == "seed"
         with httpx.Client(base_url=base, auth=AUTH) as client:
             made = client.post(f"{TAXONOMY}/category", data={"category_name": "Media"})
             assert made.status_code == 200, made.text

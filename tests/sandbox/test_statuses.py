@@ -108,14 +108,15 @@ async def test_legacy_rule_deletes_only_planned(client: httpx.AsyncClient) -> No
     await load(client, {
         "event_types": [{"event_type": "Live", "status": "live"},
                         {"event_type": "Plan", "status": "planned"}],
-        "event_properties": [{"event_property": "lp", "status": "live"}],
+        "event_properties": [{"event_type": "Live", "event_property": "lp", "status": "live"}],
         "user_properties": [{"user_property": "lu", "status": "live"}]})
     refused = await client.delete(f"{T}/event/Live")
     assert refused.status_code == 409
     assert refused.json()["errors"][0]["message"] == (
         'Attempted to remove an event, "Live", that is not a planned event.')
     assert (await client.delete(f"{T}/event/Plan")).json() == {"success": True}
-    assert (await client.delete(f"{T}/event-property/lp")).status_code == 409
+    assert (await client.delete(f"{T}/event-property/lp",
+                                params={"event_type": "Live"})).status_code == 409
     assert (await client.delete(f"{T}/user-property/lu")).status_code == 409
 
 
