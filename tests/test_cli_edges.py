@@ -8,15 +8,21 @@ or escape the call.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
+from tapsync.cli import main
 from tapsync.sandbox import create_app, serve_in_thread
+from tests.apply.support import Sandbox
 from tests.ci.support import tapsync, write_workspace
+from tests.cli_terminal import Terminal, at_terminal
+from tests.conftest import run
 
 MANIFEST = "amplitude:\n  categories:\n    - name: Media\n"
 
@@ -132,17 +138,43 @@ def test_target_that_matches_nothing_is_warned_of_on_stderr(ws: Path) -> None:
 # ------------------------------------------------- import with some credentials only
 
 @pytest.fixture
-def amplitude_only(ws: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def served_app() -> Starlette:
+    """The app :func:`amplitude_only` serves: its statistics say what reached it."""
+    return create_app()
+
+
+@pytest.fixture
+def amplitude_only(ws: Path, served_app: Starlette,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The sandbox served on a loopback port as "the real" Amplitude, with its keys set
     and no Taplytics token: a project that only uses Amplitude."""
-    with serve_in_thread(create_app()) as url:
+    with serve_in_thread(served_app) as url:
         httpx.post(f"{url}/api/2/taxonomy/category", data={"category_name": "Media"},
                    auth=("sandbox-api-key", "sandbox-secret-key")).raise_for_status()
         monkeypatch.setenv("TAPSYNC_AMPLITUDE_BASE_URL", url)
         monkeypatch.setenv("AMPLITUDE_API_KEY", "sandbox-api-key")
         monkeypatch.setenv("AMPLITUDE_SECRET_KEY", "sandbox-secret-key")
         monkeypatch.delenv("TAPLYTICS_API_TOKEN", raising=False)
+        # were Taplytics contacted, it would be here, counted, not on the internet
+        monkeypatch.setenv("TAPSYNC_TAPLYTICS_BASE_URL", url)
         yield ws
+
+
+@pytest.mark.socket
+@pytest.mark.parametrize("args", [("plan",), ("drift",), ("apply", "--auto-approve")],
+                         ids=["plan", "drift", "apply"])
+def test_only_the_providers_a_manifest_uses_are_contacted(
+        amplitude_only: Path, served_app: Starlette, args: tuple[str, ...]) -> None:
+    """CONTRACT.md §2: a workspace with only Amplitude manifests needs no Taplytics token
+    and sends Taplytics nothing (both services point at one sandbox, which counts every
+    request it receives by endpoint)."""
+    code, _, err = tapsync(amplitude_only, *args)
+    assert code == 0, err
+    assert "TAPLYTICS" not in err
+    endpoints = run(Sandbox(served_app).stats())["endpoints"]
+    assert any(e.startswith("GET /api/2/") for e in endpoints), "it read nothing at all"
+    elsewhere = [e for e in endpoints if e.split(" ", 1)[1].split("/")[1:3] != ["api", "2"]]
+    assert not elsewhere, f"requests outside Amplitude's taxonomy API: {elsewhere}"
 
 
 @pytest.mark.socket
@@ -202,6 +234,44 @@ def test_colour_is_decided_per_stream(out_tty: bool, err_tty: bool,
     assert (opts.color, opts.out.color) == (out_tty, err_tty)
     assert (opts.style("x", fg="red") != "x") == out_tty
     assert (opts.out.style("x", fg="red") != "x") == err_tty
+
+
+BAD_TARGET = ("plan", "--target", "bad address")
+RED_ERROR = "\x1b[31m\x1b[1mError: \x1b[0m"
+
+
+@pytest.mark.parametrize("args", [
+    (*BAD_TARGET, "--no-color"),
+    ("sandbox", "load", "--no-color", "--config", "nowhere.yaml", "manifests/amplitude.yaml"),
+], ids=["plan", "sandbox load"])
+def test_no_color_also_plain_on_the_error_prefix(ws: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 args: tuple[str, ...]) -> None:
+    """At a terminal, ``--no-color`` covers the ``Error:`` line too (printed after the
+    command ended: the flag used to be lost by then and the prefix came out red)."""
+    code, out, err = at_terminal(ws, monkeypatch, *args)
+    assert code == 1 and out == ""
+    assert err.startswith("Error: ") and "\x1b[" not in err, repr(err)
+
+
+def test_error_prefix_colour_at_a_terminal_unless_no_color(
+        ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The witness that the terminal above is one: without the flag the prefix is red;
+    NO_COLOR=1 turns it off as the flag does."""
+    code, _, err = at_terminal(ws, monkeypatch, *BAD_TARGET)
+    assert code == 1 and err.startswith(RED_ERROR), repr(err)
+    assert "not an address: 'bad address'" in err
+    monkeypatch.setenv("NO_COLOR", "1")
+    with contextlib.redirect_stderr(Terminal()) as err_stream:
+        assert main(list(BAD_TARGET)) == 1
+    assert err_stream.getvalue().startswith("Error: not an address")
+
+
+def test_no_color_of_an_earlier_run_does_not_linger(
+        ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flag is remembered per run, not for the process: the next run without it is
+    coloured again at a terminal."""
+    assert at_terminal(ws, monkeypatch, *BAD_TARGET, "--no-color")[2].startswith("Error: ")
+    assert at_terminal(ws, monkeypatch, *BAD_TARGET)[2].startswith(RED_ERROR)
 
 
 def test_a_sandbox_plan_applied_without_sandbox_says_where_it_was_made(

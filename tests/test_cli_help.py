@@ -48,3 +48,27 @@ def test_sandbox_serve_help_names_its_options() -> None:
     for text in ("--host ADDRESS", "Address to listen on", "--port", "TCP port",
                  "--state FILE", "folder must exist", "--latency-ms", "--legacy-delete"):
         assert text in words
+
+
+#: CONTRACT.md §4: "Every command takes --config, --sandbox, -v/-q, --no-color"
+GLOBAL_OPTIONS = ("--config", "--sandbox", "-v", "-q", "--no-color")
+#: the commands that run something; a group (``tapsync``, ``tapsync sandbox``) only routes
+#: to them, and its options come before a subcommand where nobody would look for these
+RUNNABLE = [p for p in ALL if not isinstance(lookup(p), click.Group)]
+
+
+def test_every_command_is_checked_for_the_global_options() -> None:
+    """The walk reaches nested commands; a new command joins the list by itself."""
+    assert {" ".join(p) for p in RUNNABLE} >= {
+        "validate", "plan", "apply", "drift", "import", "sandbox load", "sandbox serve"}
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=" ".join)
+def test_every_command_takes_the_global_options(path: tuple[str, ...]) -> None:
+    cmd = lookup(path)
+    names = {o for p in cmd.params if isinstance(p, click.Option) for o in p.opts}
+    missing = [o for o in GLOBAL_OPTIONS if o not in names]
+    assert not missing, f"tapsync {' '.join(path)} lacks {missing}"
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0
+    assert all(o in result.output for o in GLOBAL_OPTIONS)

@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from tapsync import __version__
-from tapsync.cli.common import Output, want_color
+from tapsync.cli.common import Output, error_color
 from tapsync.cli.drift_cmd import drift
 from tapsync.cli.import_cmd import import_
 from tapsync.cli.plan_apply import apply, plan
@@ -47,6 +47,15 @@ class TapsyncGroup(click.Group):
             sys.exit(code)
         return code
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Report a user error while the context still knows the command's ``--no-color``
+        (once :meth:`main` sees the error, the context is gone), then exit with its code."""
+        try:
+            return super().invoke(ctx)
+        except TapsyncError as exc:
+            _report(exc, error_color(ctx, sys.stderr))
+            raise click.exceptions.Exit(exc.exit_code) from None
+
 
 def _mapped(call: Callable[[], Any]) -> int:
     """Run ``call`` and turn whatever it ends with into CONTRACT.md's exit code."""
@@ -58,8 +67,8 @@ def _mapped(call: Callable[[], Any]) -> int:
     except click.exceptions.ClickException as exc:
         exc.show()
         return 1
-    except TapsyncError as exc:
-        Output(color=want_color(False, sys.stderr)).error(str(exc))
+    except TapsyncError as exc:  # raised outside any command: only NO_COLOR can say no
+        _report(exc, error_color(None, sys.stderr))
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -67,6 +76,11 @@ def _mapped(call: Callable[[], Any]) -> int:
         click.echo("Interrupted.", err=True)
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _report(exc: TapsyncError, color: bool) -> None:
+    """One user error as one ``Error: …`` message on stderr (never a traceback)."""
+    Output(color=color).error(str(exc))
 
 
 @click.group(cls=TapsyncGroup,

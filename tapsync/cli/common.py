@@ -89,24 +89,55 @@ def want_color(no_color: bool, stream: TextIO) -> bool:
     return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
 
 
-def common_options(func: F) -> F:
-    """Attach the global options to a command (turned into :class:`Options` by ``make_options``)."""
+#: where ``--no-color`` is remembered in click's context, for the error printed after the
+#: command has ended (``tapsync.cli.TapsyncGroup``), when its arguments are gone
+NO_COLOR_KEY = "tapsync.no_color"
+
+CONFIG_HELP = "Workspace file (default ./tapsync.yaml; env TAPSYNC_CONFIG)."
+SANDBOX_HELP = ("Use the embedded sandbox (state in .tapsync/sandbox.db; with --env, "
+                "sandbox-ENV.db) instead of the real services.")
+ENV_HELP = "Environment from tapsync.yaml's environments: block."
+
+
+def _remember_no_color(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """Record ``--no-color`` as soon as it is parsed: an error raised anywhere in the
+    command, even before ``make_options``, is then printed without colour too."""
+    ctx.meta[NO_COLOR_KEY] = bool(value)
+    return value
+
+
+def error_color(ctx: click.Context | None, stream: TextIO) -> bool:
+    """Whether the ``Error:`` prefix on ``stream`` may be coloured after a command in
+    ``ctx`` failed: ``--no-color`` (recorded by the option itself) and NO_COLOR both say no."""
+    no_color = bool(ctx.meta.get(NO_COLOR_KEY)) if ctx is not None else False
+    return want_color(no_color, stream)
+
+
+def global_options(*, config_help: str = CONFIG_HELP, sandbox_help: str = SANDBOX_HELP,
+                   env_help: str = ENV_HELP) -> Callable[[F], F]:
+    """The global options (CONTRACT.md §4), with wording a command may adapt to what they
+    mean for it (``sandbox serve``); the names and kinds never change."""
     decorators = [
         click.option("--config", "config", metavar="PATH", envvar="TAPSYNC_CONFIG",
-                     help="Workspace file (default ./tapsync.yaml; env TAPSYNC_CONFIG)."),
-        click.option("--sandbox", is_flag=True,
-                     help="Use the embedded sandbox (state in .tapsync/sandbox.db; with --env, "
-                          "sandbox-ENV.db) instead "
-                          "of the real services."),
-        click.option("--env", "env_name", metavar="NAME",
-                     help="Environment from tapsync.yaml's environments: block."),
+                     help=config_help),
+        click.option("--sandbox", is_flag=True, help=sandbox_help),
+        click.option("--env", "env_name", metavar="NAME", help=env_help),
         click.option("-v", "--verbose", count=True, help="More detail on stderr."),
         click.option("-q", "--quiet", count=True, help="Less detail on stderr."),
-        click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR=1)."),
+        click.option("--no-color", is_flag=True, callback=_remember_no_color,
+                     help="No ANSI colours (also NO_COLOR=1)."),
     ]
-    for d in reversed(decorators):
-        func = d(func)
-    return func
+
+    def attach(func: F) -> F:
+        for d in reversed(decorators):
+            func = d(func)
+        return func
+    return attach
+
+
+def common_options(func: F) -> F:
+    """Attach the global options to a command (turned into :class:`Options` by ``make_options``)."""
+    return global_options()(func)
 
 
 def make_options(config: str | None, sandbox: bool, env_name: str | None, verbose: int,

@@ -12,8 +12,9 @@ import socket
 
 import click
 import yaml
+from click.core import ParameterSource
 
-from tapsync.cli.common import common_options, make_options
+from tapsync.cli.common import Options, common_options, global_options, make_folder, make_options
 from tapsync.errors import UsageError
 
 
@@ -51,6 +52,12 @@ def load_fixtures(config: str | None, sandbox: bool, env_name: str | None, verbo
 
 
 @sandbox.command()
+@global_options(
+    config_help="With --sandbox: the workspace whose sandbox state to serve (default "
+                "./tapsync.yaml; env TAPSYNC_CONFIG). Ignored without --sandbox.",
+    sandbox_help="Serve this workspace's sandbox state, the one other commands' --sandbox "
+                 "use (.tapsync/sandbox.db; with --env, sandbox-ENV.db), instead of --state.",
+    env_help="With --sandbox: serve the state of this environment (sandbox-ENV.db).")
 @click.option("--host", default="127.0.0.1", show_default=True, metavar="ADDRESS",
               help="Address to listen on; keep it loopback (the credentials are public "
                    "defaults).")
@@ -64,31 +71,62 @@ def load_fixtures(config: str | None, sandbox: bool, env_name: str | None, verbo
 @click.option("--legacy-delete", is_flag=True,
               help="Emulate the older API rule: only planned (never-ingested) events and "
                    "properties can be deleted; others answer 409.")
-def serve(host: str, port: int, state: str | None, latency_ms: float,
+def serve(config: str | None, sandbox: bool, env_name: str | None, verbose: int, quiet: int,
+          no_color: bool, host: str, port: int, state: str | None, latency_ms: float,
           legacy_delete: bool) -> None:
     """Serve the emulated APIs over HTTP (all providers on one port) until stopped.
 
-    Ctrl-C or SIGTERM stops it; with --state, what was written stays in FILE.
+    Ctrl-C or SIGTERM stops it; with --state, what was written stays in FILE. With
+    --sandbox it serves the workspace's own sandbox state, so what 'apply --sandbox' wrote
+    can be read with any HTTP client. -v logs each request on stderr; -q hides the
+    "serving on" line.
     """
     from tapsync.config import is_loopback
     from tapsync.sandbox import serve as run
     from tapsync.sandbox.app import CannotListen
     from tapsync.sandbox.store import MissingStateFolder
 
-    if not is_loopback(host):
+    opts = make_options(config, sandbox, env_name, verbose, quiet, no_color)
+    state = _state_to_serve(opts, state)
+    if not is_loopback(host):  # a safety warning: said even with -q
         click.echo(f"warning: serving the sandbox on {host}, which is not a loopback "
                    "address; its credentials are public defaults", err=True)
     where = f"state: {state}" if state else "state: in memory"
 
     def ready(url: str) -> None:
-        click.echo(f"tapsync sandbox: serving on {url} ({where}); Ctrl-C to stop", err=True)
+        opts.out.info(f"tapsync sandbox: serving on {url} ({where}); Ctrl-C to stop")
 
     try:
-        run(host, port, state, latency_ms, legacy_delete, on_ready=ready)
+        run(host, port, state, latency_ms, legacy_delete, on_ready=ready,
+            log_requests=opts.verbosity > 0, use_colors=opts.err_color)
     except MissingStateFolder as exc:
         raise UsageError(f"--state: {exc}") from None
     except CannotListen as exc:
         raise UsageError(_listen_problem(host, port, exc.reason)) from None
+
+
+def _state_to_serve(opts: Options, state: str | None) -> str | None:
+    """The state file to serve: ``--state``, or with ``--sandbox`` the workspace's own.
+
+    Without ``--sandbox`` the workspace is not read at all, so serve keeps working outside
+    one (and a TAPSYNC_CONFIG set for other commands changes nothing); an explicit
+    ``--config``/``--env`` without it is said to be ignored rather than silently dropped.
+    """
+    if not opts.sandbox:
+        ctx = click.get_current_context()
+        given = [flag for flag, param in (("--config", "config"), ("--env", "env_name"))
+                 if ctx.get_parameter_source(param) is ParameterSource.COMMANDLINE]
+        if given:
+            one = len(given) == 1
+            opts.out.info(f"note: {' and '.join(given)} {'is' if one else 'are'} ignored "
+                          f"without --sandbox ({'it names' if one else 'they name'} the "
+                          "workspace whose sandbox state --sandbox serves)")
+        return state
+    if state is not None:
+        raise UsageError("--state and --sandbox both name the state to serve: pass one")
+    cfg = opts.load()
+    make_folder(cfg.state_dir)
+    return str(cfg.sandbox_db)
 
 
 def _listen_problem(host: str, port: int, exc: OSError) -> str:

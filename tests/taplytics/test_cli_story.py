@@ -74,6 +74,10 @@ def test_plan_apply_plan_again(workspace: Callable[..., Path]) -> None:
 
     code, out, err = tap(ws, "apply", "--sandbox", "--auto-approve")
     assert code == 1 and "--allow-send" in err  # a send needs saying so
+    refused = plant(ws, {})["taplytics"]
+    assert isinstance(refused, dict)
+    assert not refused.get("push"), refused  # nothing was sent (nor anything else written)
+    assert not refused.get("user"), refused
 
     code, out, err = tap(ws, "apply", "--sandbox", "--auto-approve", "--allow-send")
     assert code == 0, err
