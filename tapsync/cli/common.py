@@ -228,17 +228,24 @@ def _check_made_for_place(opts: Options, cfg: Config, names: list[str], plan: Pl
     """The half of the saved-plan check that needs no credential: environment, sandbox
     flag and base URLs. Done before credentials are read, so a sandbox plan applied
     without --sandbox says "made for the sandbox", not "missing credentials". The saved
-    credential hashes are copied into the comparison so only the place can differ here;
-    the credentials themselves are compared later (:func:`_check_made_for`)."""
-    current = binding(cfg.environment, opts.sandbox,
-                      {n: (_base_url(opts, cfg, n), {}) for n in names}, salt_of(saved))
+    credential hashes are copied into the comparison (never recomputed: scrypt is slow on
+    purpose) so only the place can differ here; the credentials themselves are compared
+    later (:func:`_check_made_for`)."""
     then = saved.get("providers")
-    for name, record in current["providers"].items():
-        kept = then.get(name) if isinstance(then, dict) else None
-        record["credentials"] = kept.get("credentials") if isinstance(kept, dict) else None
+    current = {"environment": cfg.environment, "sandbox": opts.sandbox,
+               "salt": salt_of(saved),
+               "providers": {n: {"base_url": _base_url(opts, cfg, n),
+                                 "credentials": _kept_hash(then, n)} for n in names}}
     problem = binding_problem(saved, current, {c.key.provider for c in plan.changes}, {})
     if problem:
         raise PlanRefused(problem)
+
+
+def _kept_hash(then: Any, name: str) -> Any:
+    """The saved credential hash of ``name``: copied, not computed (scrypt is slow on
+    purpose), since only the place is compared at this stage."""
+    kept = then.get(name) if isinstance(then, dict) else None
+    return kept.get("credentials") if isinstance(kept, dict) else None
 
 
 def _check_made_for(prep: Prepared, plan: Plan, saved: dict[str, Any] | None) -> None:

@@ -69,8 +69,9 @@ def load_fixtures(config: str | None, sandbox: bool, env_name: str | None, verbo
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(min=0), show_default=True,
               help="Added to every emulated API call.")
 @click.option("--legacy-delete", is_flag=True,
-              help="Emulate the older API rule: only planned (never-ingested) events and "
-                   "properties can be deleted; others answer 409.")
+              help="Emulate the older edition of the API: only planned (never-ingested) "
+                   "events and properties can be deleted (others answer 409), and every "
+                   "event-property call needs event_type (no shared properties).")
 def serve(config: str | None, sandbox: bool, env_name: str | None, verbose: int, quiet: int,
           no_color: bool, host: str, port: int, state: str | None, latency_ms: float,
           legacy_delete: bool) -> None:

@@ -136,18 +136,24 @@ class CannotListen(Exception):
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port``, or the ``OSError`` saying why not.
+    """A TCP socket bound to ``host:port`` and listening, or the ``OSError`` saying why not.
 
     Bound here rather than by uvicorn so that a port in use is an ordinary exception the
     CLI can turn into one line (uvicorn logs its own error and exits), and so that the
-    "serving on" line is printed only once the port is really ours.
+    "serving on" line is printed only once the port is really ours. It listens at once,
+    so a client that connects as soon as it reads that line is queued, not refused
+    (uvicorn's own ``listen`` later on the same socket changes nothing). A host name is
+    resolved to IPv4 unless it is an IPv6 literal, as uvicorn does: ``localhost`` means
+    127.0.0.1, the address the README's examples point at.
     """
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    _, kind, proto, _, address = socket.getaddrinfo(
+        host, port, family, socket.SOCK_STREAM, socket.IPPROTO_TCP)[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(2048)
     except OSError:
         sock.close()
         raise

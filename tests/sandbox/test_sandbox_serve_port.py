@@ -5,6 +5,7 @@ Both through the real console script in a subprocess, as a user meets them.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -41,3 +42,24 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert done.stderr == (f"Error: port {port} on 127.0.0.1 is in use "
                            "(pick another with --port)\n")
     assert done.stdout == ""
+
+
+@pytest.mark.socket
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_client_connecting_as_soon_as_it_reads_the_line_is_served(tmp_path: Path,
+                                                                    host: str) -> None:
+    """The line means "ready": the socket already listens when it is printed (it used to
+    be only bound, so a script that trusted the line was refused), and ``localhost`` is
+    served on 127.0.0.1, where the README's examples point."""
+    for _ in range(3):
+        port = free_port()
+        process = subprocess.Popen(
+            [*tapsync_command(), "sandbox", "serve", "--host", host, "--port", str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        try:
+            assert process.stderr is not None
+            assert "serving on" in process.stderr.readline()
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=30)
