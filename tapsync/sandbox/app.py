@@ -65,8 +65,11 @@ def create_app(
                      "amplitude_keys": _amplitude_keys(amplitude_credentials,
                                                        extra_amplitude_keys)},
     )
-    routes: list[BaseRoute] = [*admin.routes()]
-    routes += amplitude.install(runtime, runtime.credentials["amplitude_keys"])
+    # The Taxonomy API's routes come first: it is the hot path (a plan's writes), and
+    # Starlette tries routes in order, one regex each. No two APIs share a prefix
+    # (``/api/2/taxonomy``, ``/_sandbox``, ``/2/httpapi``, ``/v2``), so order is free.
+    routes: list[BaseRoute] = [*amplitude.install(runtime, runtime.credentials["amplitude_keys"])]
+    routes += admin.routes()
     routes += ingest.install(runtime)
     routes += taplytics.install(runtime)
     app = Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, runtime=runtime)])

@@ -61,7 +61,8 @@ def _as_text(value: Any) -> str:
 
 async def read_params(request: Request) -> dict[str, str]:
     """Query string, then body (url-encoded or a JSON object); later values win."""
-    params: dict[str, str] = dict(request.query_params)
+    # most calls carry no query string: skip building (and parsing) an empty one
+    params: dict[str, str] = dict(request.query_params) if request.scope.get("query_string") else {}
     body = await request.body()
     if not body.strip():
         return params

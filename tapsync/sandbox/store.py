@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS counters (
 
 Doc = dict[str, Any]
 
+#: ``json.dumps(value, sort_keys=True)``, without building a new encoder on every call (a
+#: keyword argument other than the defaults makes ``json.dumps`` construct one each time).
+_encode = json.JSONEncoder(sort_keys=True).encode
+
 
 class MissingStateFolder(FileNotFoundError):
     """The folder meant to hold the state file does not exist.
@@ -99,17 +103,16 @@ class Store:
 
     def put(self, namespace: str, kind: str, key: str, value: Doc) -> None:
         """Insert or replace; a replaced document keeps its place in the listing order."""
-        text = json.dumps(value, sort_keys=True)
+        text = _encode(value)
         with self.transaction():
             updated = self._db.execute(
                 "UPDATE docs SET value=? WHERE namespace=? AND kind=? AND key=?",
                 (text, namespace, kind, key),
             ).rowcount
             if not updated:
-                seq = self._next("_seq", "docs")
                 self._db.execute(
                     "INSERT INTO docs (namespace, kind, key, seq, value) VALUES (?,?,?,?,?)",
-                    (namespace, kind, key, seq, text),
+                    (namespace, kind, key, self._bump("_seq", "docs", 1), text),
                 )
 
     def delete(self, namespace: str, kind: str, key: str) -> bool:
@@ -148,15 +151,17 @@ class Store:
 
     def _next(self, namespace: str, name: str, start: int = 1) -> int:
         with self.transaction():
-            row = self._db.execute(
-                "SELECT value FROM counters WHERE namespace=? AND name=?", (namespace, name)
-            ).fetchone()
-            value = start if row is None else int(row[0]) + 1
-            self._db.execute(
-                "INSERT OR REPLACE INTO counters (namespace, name, value) VALUES (?,?,?)",
-                (namespace, name, value),
-            )
-        return value
+            return self._bump(namespace, name, start)
+
+    def _bump(self, namespace: str, name: str, start: int) -> int:
+        """``start`` for a new counter, else its value + 1 — one upsert statement rather
+        than a read and a write (every create runs this). Inside a transaction only."""
+        rows = self._db.execute(
+            "INSERT INTO counters (namespace, name, value) VALUES (?,?,?) "
+            "ON CONFLICT (namespace, name) DO UPDATE SET value = value + 1 RETURNING value",
+            (namespace, name, start),
+        ).fetchall()
+        return int(rows[0][0])
 
     def clear(self, namespace: str | None = None) -> None:
         """Forget every document (of one namespace, or all); id counters survive."""
