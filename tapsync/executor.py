@@ -63,6 +63,13 @@ class ApplyResult:
 
     @property
     def failed(self) -> list[ChangeResult]:
+        """Changes the service refused or that went wrong (not the ones skipped)."""
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def not_applied(self) -> list[ChangeResult]:
+        """Everything that did not apply: failed, skipped because a parent failed, or not
+        started because of Ctrl-C."""
         return [r for r in self.results if r.status in ("failed", "skipped")]
 
     @property

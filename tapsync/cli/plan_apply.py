@@ -205,6 +205,10 @@ def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
                 opts.out.info(opts.out.style(warning, fg="yellow"))
             if saved is None and not auto_approve:
                 _confirm(opts)
+                # a push whose time passed while the question was open: refuse, as above
+                late = policy.check_send_times(the_plan, datetime.now(timezone.utc))
+                if late:
+                    raise PlanRefused("refusing to apply:\n  " + "\n  ".join(late))
             journal = Journal(prep.config.state_dir / "journal")
             try:
                 result = await run_with_progress(session, the_plan, journal, opts, stop)

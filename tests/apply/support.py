@@ -129,7 +129,7 @@ def describe(plan: Plan) -> list[str]:
 
 def failures(result: ApplyResult) -> list[str]:
     return [f"{r.status} {r.change.action.value} {r.change.key.address}: {r.message}"
-            for r in result.failed]
+            for r in result.not_applied]
 
 
 def virtual_app(clock: ManualClock, **options: Any) -> Starlette:

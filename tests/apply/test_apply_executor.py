@@ -74,6 +74,10 @@ def test_one_failure_is_reported_in_the_servers_words_and_the_rest_goes_on(
                                   "path": "/api/2/taxonomy/user-property"})
             result = await apply_plan(s, plan, journal=Journal(None))
             statuses = {r.change.key.address: (r.status, r.message) for r in result.results}
+            assert {r.change.key.address for r in result.failed} == {
+                a for a, (status, _) in statuses.items() if status == "failed"}
+            assert {r.change.key.address for r in result.not_applied} == {
+                a for a, (status, _) in statuses.items() if status != "ok"}
             await sandbox.admin("DELETE", "/faults")
             return statuses, describe(await plan_only(s, desired))
 

@@ -240,3 +240,34 @@ async def test_the_sandbox_refuses_a_push_scheduled_in_the_past_too(
                                      "schedule": {"time": "2020-01-01T00:00:00Z"}})
     assert answer.status_code == 400 and "not in the future" in answer.text
     assert await stored(client, "push") == []
+
+
+def test_a_push_whose_time_passes_while_the_prompt_is_open_is_not_sent(
+        workspace: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The send times are checked again after the confirmation prompt: someone who
+    answers "y" after the push's time has passed gets a refusal, not a send the service
+    would refuse anyway (or, worse, a send at a moment nobody reviewed)."""
+    import tapsync.cli.plan_apply as plan_apply
+
+    ws = workspace({"manifests/t.yaml": FUTURE})
+    plant(ws, {})
+    later = datetime(2099, 1, 2, tzinfo=timezone.utc)  # past new-year-2099's time
+
+    class Clock(datetime):
+        answered = False
+
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return later if cls.answered else datetime.now(timezone.utc)
+
+    def confirm(_opts: object) -> None:
+        Clock.answered = True  # the user took their time
+
+    monkeypatch.setattr(plan_apply, "datetime", Clock)
+    monkeypatch.setattr(plan_apply, "_confirm", confirm)
+    code, _, err = tap(ws, "apply", "--sandbox", "--allow-send")
+    assert Clock.answered
+    assert code == 1
+    assert ('taplytics.push_campaign["new-year-2099"]: its schedule passed at '
+            "2099-01-01T00:00:00Z") in err, err
+    assert pushes(ws) == []
