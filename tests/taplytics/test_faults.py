@@ -161,3 +161,20 @@ def test_a_push_whose_answer_times_out_is_read_back_never_sent_twice(
         ("ok", "landed (confirmed by reading)")]
     assert [p["name"] for p in pushes].count("winter-sale") == 1
     assert describe(rnd.replan) == []
+
+
+async def test_a_402_is_a_failure_in_the_servers_words_and_is_not_retried(
+        app: Starlette, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    """402 ("parameters valid but the request failed", in the seed's list of status codes)
+    is an answer, not an uncertainty: the push was not stored, so it is reported as failed
+    with the service's message, and neither re-sent nor read back."""
+    await faults(client, {"kind": "status", "status": 402})
+    await client.delete("/_sandbox/stats")
+    async with session(app, config(tmp_path), ("taplytics",)) as s:
+        result = await Executor(s.providers).apply(Plan(changes=(send("winter-sale"),)))
+    [outcome] = result.results
+    assert outcome.status == "failed", outcome
+    assert "402" in outcome.message and "injected" in outcome.message, outcome.message
+    assert await stored(client, "push") == []
+    endpoints = (await client.get("/_sandbox/stats")).json()["endpoints"]
+    assert {label: e["count"] for label, e in endpoints.items()} == {"POST /v2/push": 1}
