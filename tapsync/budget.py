@@ -263,6 +263,11 @@ class Budget:
             spends.append((now, self._in_flight))
         return spends
 
+    @property
+    def horizon(self) -> float:
+        """How long a spend matters: the longest window (0 without windows)."""
+        return self._horizon
+
     def preload(self, spends: Sequence[Spend], now: float) -> None:
         """Count spends an earlier run made with the same key (from :meth:`ledger`).
 
@@ -272,7 +277,6 @@ class Budget:
         """
         mine = self._clock()
         local = sorted((mine - max(0.0, now - at), cost) for at, cost in spends if cost > 0)
-        local = [(at, cost) for at, cost in local if at + self._horizon > mine]
         for ledger in self._ledgers:
             ledger.remember(local, mine)
 

@@ -140,8 +140,7 @@ def _spend_log(config: Config, name: str, base_url: str, creds: Mapping[str, str
     """Preload what earlier runs spent with this key in the budget's windows, if any."""
     if not budget.windows:
         return None
-    horizon = max(w.seconds for w in budget.windows)
-    spend_log = SpendLog(path_for(config.state_dir, name, base_url, creds), horizon)
+    spend_log = SpendLog(path_for(config.state_dir, name, base_url, creds), budget.horizon)
     budget.preload(spend_log.load(now), now)
     return spend_log
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from tapsync.model import ResourceKey
 
@@ -75,13 +74,6 @@ def parse(text: str) -> IgnoreRules:
         if stripped and not stripped.startswith("#"):
             patterns.append(stripped)
     return IgnoreRules(tuple(patterns))
-
-
-def read(path: Path) -> IgnoreRules:
-    """The rules in ``path``; none when it does not exist."""
-    if not path.is_file():
-        return IgnoreRules()
-    return parse(path.read_text(encoding="utf-8"))
 
 
 def baseline(existing: str, keys: Iterable[ResourceKey], *, when: str) -> str:

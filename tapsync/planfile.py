@@ -254,42 +254,50 @@ def binding(environment: str | None, sandbox: bool,
                           for name, (url, creds) in sorted(providers.items())}}
 
 
-def binding_problem(saved: Mapping[str, Any], current: Mapping[str, Any],
-                    written: Collection[str],
-                    credential_env: Mapping[str, Sequence[str]]) -> str | None:
-    """Why a plan made for ``saved`` must not run where ``current`` points, or ``None``.
+def place_problem(saved: Mapping[str, Any], environment: str | None, sandbox: bool,
+                  base_urls: Mapping[str, str], written: Collection[str]) -> str | None:
+    """Why a plan made for ``saved`` must not run in ``environment`` (``sandbox`` or not,
+    with these ``base_urls``), or ``None``. Needs no credential, so ``apply`` asks it
+    before reading any: a sandbox plan applied without --sandbox is told so, not asked
+    for keys. Only the providers the plan writes to (``written``) are compared."""
+    then = saved.get("providers") or {}
+    if (saved.get("environment"), bool(saved.get("sandbox"))) == (environment, sandbox) \
+            and all((then.get(p) or {}).get("base_url") == base_urls.get(p) for p in written):
+        return None
+    current = {"environment": environment, "sandbox": sandbox,
+               "providers": {p: {"base_url": url} for p, url in base_urls.items()}}
+    return (f"this plan was made for {_where(saved, written)}; you are applying to "
+            f"{_where(current, written)}; nothing was written: apply it there, or make "
+            "a new plan here")
 
-    Compared: the environment, the sandbox flag, and each provider the plan writes to
-    (``written``): its base URL, then its credentials' hash, which is only comparable when
-    ``current`` was made with the saved plan's salt (``binding(..., salt=salt_of(saved))``).
-    ``credential_env`` names, per provider, the variables the credentials came from, for
-    the message.
-    """
-    then, now = saved.get("providers") or {}, current.get("providers") or {}
-    if (saved.get("environment"), bool(saved.get("sandbox"))) != (
-            current.get("environment"), bool(current.get("sandbox"))) or any(
-            (then.get(p) or {}).get("base_url") != (now.get(p) or {}).get("base_url")
-            for p in written):
-        return (f"this plan was made for {_where(saved, written)}; you are applying to "
-                f"{_where(current, written)}; nothing was written: apply it there, or make "
-                "a new plan here")
-    if written and (salt_of(saved) is None or saved.get("salt") != current.get("salt")):
+
+def credentials_problem(saved: Mapping[str, Any],
+                        credentials: Mapping[str, Mapping[str, str]], written: Collection[str],
+                        credential_env: Mapping[str, Sequence[str]]) -> str | None:
+    """Why the ``credentials`` set now are not the ones a saved plan was made with, or
+    ``None``. Each provider the plan writes to is hashed once, with the plan's own salt
+    (scrypt is slow on purpose: nothing else is hashed). ``credential_env`` names, per
+    provider, the variables the credentials came from, for the message."""
+    if not written:
+        return None
+    salt = salt_of(saved)
+    if salt is None:
         return ("this plan does not record its credentials the way this tapsync checks "
                 "them (an older tapsync made it?); nothing was written: make the plan again")
-    other = sorted(p for p in written
-                   if not _same_hash(then.get(p), now.get(p)))
-    if other:
-        names = ", ".join(v for p in other for v in credential_env.get(p, ()))
-        return (f"this plan was made with other {', '.join(other)} credentials than the "
-                f"ones set now{f' ({names})' if names else ''}: another project's keys? "
-                "nothing was written: make a new plan with these credentials, or apply it "
-                "with the ones it was made with")
-    return None
+    then = saved.get("providers") or {}
+    other = sorted(p for p in written if not _same_hash(
+        (then.get(p) or {}).get("credentials"), credential_hash(credentials.get(p, {}), salt)))
+    if not other:
+        return None
+    names = ", ".join(v for p in other for v in credential_env.get(p, ()))
+    return (f"this plan was made with other {', '.join(other)} credentials than the "
+            f"ones set now{f' ({names})' if names else ''}: another project's keys? "
+            "nothing was written: make a new plan with these credentials, or apply it "
+            "with the ones it was made with")
 
 
-def _same_hash(then: Mapping[str, Any] | None, now: Mapping[str, Any] | None) -> bool:
-    a, b = (then or {}).get("credentials"), (now or {}).get("credentials")
-    return isinstance(a, str) and isinstance(b, str) and hmac.compare_digest(a, b)
+def _same_hash(saved: Any, now: str) -> bool:
+    return isinstance(saved, str) and hmac.compare_digest(saved, now)
 
 
 def _where(binding: Mapping[str, Any], providers: Collection[str]) -> str:

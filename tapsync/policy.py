@@ -184,18 +184,11 @@ def check_errors(plan: Plan) -> list[str]:
     return [f"{e.address}: {e.message}" if e.address else e.message for e in plan.errors]
 
 
-def refusals(plan: Plan, live: State, *, max_delete_percent: float = 30.0,
-             max_update_percent: float = 30.0, min_existing: int = 10, force: bool = False,
-             max_cost: int | None = None, allow_send: bool = False,
-             now: datetime | None = None) -> list[str]:
-    """Every reason not to apply ``plan``, errors first; empty means go. ``now`` is the
-    moment of applying, to refuse sends whose time has passed since planning."""
-    return [
-        *check_errors(plan),
-        *check_safety(plan, live, max_delete_percent=max_delete_percent,
-                      max_update_percent=max_update_percent, min_existing=min_existing,
-                      force=force),
-        *check_cost(plan, max_cost),
-        *check_sends(plan, allow_send),
-        *check_send_times(plan, now),
-    ]
+def refusals(plan: Plan, *, guards: Sequence[str] = (), max_cost: int | None = None,
+             allow_send: bool = False, now: datetime | None = None) -> list[str]:
+    """Every reason not to apply ``plan``, errors first; empty means go. ``guards`` are
+    :func:`check_safety`'s refusals (made against live state when planning, or carried by a
+    saved plan); ``now`` is the moment of applying, to refuse sends whose time has passed
+    since planning."""
+    return [*check_errors(plan), *guards, *check_cost(plan, max_cost),
+            *check_sends(plan, allow_send), *check_send_times(plan, now)]

@@ -31,7 +31,6 @@ import os
 import secrets
 import sys
 import tempfile
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -117,7 +116,6 @@ class SpendLog:
     def __init__(self, path: Path, horizon: float) -> None:
         self.path = path
         self.horizon = horizon
-        self._written: list[Spend] = []  # this run's spends as last saved
 
     def load(self, now: float) -> list[Spend]:
         """The spends of earlier runs still within the horizon at wall-clock ``now``.
@@ -139,14 +137,13 @@ class SpendLog:
         """Add this run's own spends (:meth:`~tapsync.budget.Budget.ledger`) to the record.
 
         Under the lock, what is on record now (other runs', whenever they ended) is kept
-        and ``mine`` added, replacing what this log saved before, so saving twice does
-        not count twice; everything is pruned to the horizon at wall-clock ``now``.
+        and ``mine`` added; everything is pruned to the horizon at wall-clock ``now``.
+        Called once per run (:func:`tapsync.engine.connect`, as the run ends).
         """
         ours = sorted((round(at, 3), cost) for at, cost in mine)
         try:
             with _locked(self.path.parent / LOCK_FILE):
-                others = Counter(self._current()) - Counter(self._written)
-                kept = sorted(s for s in [*others.elements(), *ours]
+                kept = sorted(s for s in [*self._current(), *ours]
                               if s[0] + self.horizon > now)
                 doc = {"format_version": FORMAT_VERSION, "horizon_seconds": self.horizon,
                        "spends": [[at, cost] for at, cost in kept]}
@@ -154,8 +151,6 @@ class SpendLog:
         except OSError as exc:
             log.warning("%s: could not record this run's API spend for the next run (%s)",
                         self.path, _short(exc))
-            return
-        self._written = ours
 
     def _current(self) -> list[Spend]:
         """What is on record now; a damaged record (already reported by :meth:`load`) is

@@ -15,8 +15,9 @@ from tapsync.errors import UsageError
 from tapsync.model import ResourceKey
 from tapsync.planfile import (
     binding,
-    binding_problem,
     credential_hash,
+    credentials_problem,
+    place_problem,
     plan_from_dict,
     plan_to_dict,
     salt_of,
@@ -119,15 +120,25 @@ ENV_VARS = {"amplitude": ["AMPLITUDE_API_KEY", "AMPLITUDE_SECRET_KEY"],
             "taplytics": ["TAPLYTICS_API_TOKEN"]}
 
 
-def _elsewhere(**changes: Any) -> dict[str, Any]:
-    """STAGING with some fields replaced: ``environment``, ``sandbox``, ``url``,
-    ``secret`` (amplitude's); hashed with STAGING's salt, as ``apply`` hashes the
-    current credentials to compare them with a saved plan's."""
-    return binding(changes.get("environment", "staging"), changes.get("sandbox", False), {
-        "amplitude": (changes.get("url", "https://staging.example"),
-                      {"api_key": "ak-staging", "secret_key": changes.get("secret", SECRET)}),
-        "taplytics": ("https://api.taplytics.com", {"api_token": "tok-1"})},
-        salt=salt_of(STAGING))
+Now = tuple[str | None, bool, dict[str, str], dict[str, dict[str, str]]]
+
+
+def _elsewhere(**changes: Any) -> Now:
+    """Where ``apply`` runs, as STAGING with some fields replaced: ``environment``,
+    ``sandbox``, ``url``, ``secret`` (amplitude's): (environment, sandbox, base URLs,
+    credentials)."""
+    return (changes.get("environment", "staging"), changes.get("sandbox", False),
+            {"amplitude": changes.get("url", "https://staging.example"),
+             "taplytics": "https://api.taplytics.com"},
+            {"amplitude": {"api_key": "ak-staging", "secret_key": changes.get("secret", SECRET)},
+             "taplytics": {"api_token": "tok-1"}})
+
+
+def binding_problem(saved: dict[str, Any], now: Now, written: set[str]) -> str | None:
+    """The two halves of the check, in the order ``apply`` asks them."""
+    environment, sandbox, urls, creds = now
+    return (place_problem(saved, environment, sandbox, urls, written)
+            or credentials_problem(saved, creds, written, ENV_VARS))
 
 
 def test_the_binding_holds_a_salted_hash_of_the_credentials_never_them() -> None:
@@ -158,7 +169,7 @@ def test_each_plan_has_its_own_salt_so_a_hash_computed_once_checks_no_other_plan
 
 
 def test_a_plan_applied_where_it_was_made_passes() -> None:
-    assert binding_problem(STAGING, _elsewhere(), {"amplitude", "taplytics"}, ENV_VARS) is None
+    assert binding_problem(STAGING, _elsewhere(), {"amplitude", "taplytics"}) is None
 
 
 @pytest.mark.parametrize(("now", "expected"), [
@@ -176,17 +187,17 @@ def test_a_plan_applied_where_it_was_made_passes() -> None:
      "this plan was made with other amplitude credentials than the ones set now "
      "(AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY)"),
 ])
-def test_a_plan_applied_elsewhere_is_refused_saying_where(now: dict[str, Any],
-                                                           expected: str) -> None:
-    problem = binding_problem(STAGING, now, {"amplitude"}, ENV_VARS)
+def test_a_plan_applied_elsewhere_is_refused_saying_where(now: Now, expected: str) -> None:
+    problem = binding_problem(STAGING, now, {"amplitude"})
     assert problem is not None and expected in problem
-    assert SECRET not in problem and now["providers"]["amplitude"]["credentials"] not in problem
+    assert SECRET not in problem and STAGING["providers"]["amplitude"]["credentials"] \
+        not in problem
 
 
 def test_only_the_providers_a_plan_writes_to_are_compared() -> None:
     now = _elsewhere(url="https://amplitude.com", secret="sk_live_other")
-    assert binding_problem(STAGING, now, {"taplytics"}, ENV_VARS) is None
-    assert binding_problem(STAGING, _elsewhere(environment="prod"), set(), ENV_VARS)
+    assert binding_problem(STAGING, now, {"taplytics"}) is None
+    assert binding_problem(STAGING, _elsewhere(environment="prod"), set())
 
 
 @pytest.mark.parametrize("salt", [None, "", "not hex", "ab" * 8, 7])
@@ -198,11 +209,7 @@ def test_a_plan_without_a_usable_salt_is_refused_not_taken_for_other_keys(
     if salt is None:
         del saved["salt"]
     assert salt_of(saved) is None
-    now = binding("staging", False, {
-        "amplitude": ("https://staging.example", {"api_key": "ak-staging", "secret_key": SECRET}),
-        "taplytics": ("https://api.taplytics.com", {"api_token": "tok-1"})},
-        salt=salt_of(saved))
-    problem = binding_problem(saved, now, {"amplitude"}, ENV_VARS)
+    problem = binding_problem(saved, _elsewhere(), {"amplitude"})
     assert problem is not None
     assert "does not record its credentials the way this tapsync checks them" in problem
     assert "nothing was written" in problem and SECRET not in problem

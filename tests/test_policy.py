@@ -75,7 +75,7 @@ def test_force_waives_safety_but_not_errors() -> None:
                 errors=(PlanWarning('taplytics.push_campaign["x"]', "immutable"),))
     live = State(_live(20))
     assert check_safety(plan, live, **GUARDS, force=True) == []
-    assert refusals(plan, live, **GUARDS, force=True) == [
+    assert refusals(plan, guards=check_safety(plan, live, **GUARDS, force=True)) == [
         'taplytics.push_campaign["x"]: immutable']
 
 
@@ -108,7 +108,8 @@ def test_refusals_collects_everything_errors_first() -> None:
     send = Change(Action.SEND, key, None, {}, cost=1)
     plan = Plan(changes=(*_plan(Action.DELETE, 20).changes, send),
                 errors=(PlanWarning("", "broken"),))
-    got = refusals(plan, State(_live(20)), **GUARDS, max_cost=10)
+    got = refusals(plan, guards=check_safety(plan, State(_live(20)), **GUARDS, force=False),
+                   max_cost=10)
     assert got[0] == "broken"
     assert [r.split(":")[0].split(";")[0] for r in got[1:]] == [
         "amplitude.event_type", "this plan's writes cost 41 units, over --max-cost 10",

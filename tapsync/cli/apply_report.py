@@ -19,7 +19,7 @@ import click
 
 from tapsync import engine
 from tapsync.budget import Budget
-from tapsync.changes import Action, Plan
+from tapsync.changes import Plan
 from tapsync.cli.common import Options
 from tapsync.errors import ApplyFailed, Interrupted
 from tapsync.executor import ApplyResult, ChangeResult, Journal
@@ -31,7 +31,7 @@ async def run_with_progress(session: engine.Session, the_plan: Plan, journal: Jo
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
         loop.add_signal_handler(signal.SIGINT, _on_ctrl_c(stop, opts, journal))
-    total = sum(c.cost for c in the_plan.changes if c.action is not Action.MANUAL)
+    total = the_plan.total_cost  # a manual change costs nothing: it is never attempted
     bar_wanted = sys.stderr.isatty() and opts.verbosity >= 0
     with click.progressbar(length=max(total, 1), label="Applying", file=sys.stderr,
                            show_eta=True, show_percent=True) if bar_wanted \
@@ -90,8 +90,7 @@ def budget_warnings(budgets: Mapping[str, Budget], the_plan: Plan) -> list[str]:
     """One warning per provider whose share of the plan is more than its budget has left."""
     out: list[str] = []
     for name, budget in sorted(budgets.items()):
-        cost = sum(c.cost for c in the_plan.changes
-                   if c.key.provider == name and c.action is not Action.MANUAL)
+        cost = the_plan.costs[name].writes if name in the_plan.costs else 0
         warning = over_budget(name, cost, budget)
         if warning is not None:
             out.append(warning)

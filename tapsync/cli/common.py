@@ -23,7 +23,7 @@ from tapsync.changes import Plan
 from tapsync.config import Config, find_config, load_config
 from tapsync.errors import ManifestError, PlanRefused, UsageError
 from tapsync.model import State
-from tapsync.planfile import binding, binding_problem, salt_of
+from tapsync.planfile import binding, credentials_problem, place_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -175,7 +175,7 @@ def prepare(opts: Options, plan: Plan | None = None,
     if not checked.ok:
         raise ManifestError([p for p in checked.problems if p.severity == "error"])
     for p in checked.problems:
-        opts.out.info(f"{p.file}:{p.line}:{p.column}: {p.json_path}: warning: {p.message}")
+        opts.out.info(str(p))  # only warnings are left: "file:line:col: $.path: warning: …"
     desired = engine.apply_overrides(checked.state, cfg)
     names = sorted(engine.used_providers(desired, plan))
     if plan is not None and made_for is not None:
@@ -211,12 +211,12 @@ def warn_short_credentials(out: Output, cfg: Config,
                          "check it; every occurrence of it in messages is masked")
 
 
-def plan_binding(prep: Prepared, salt: str | None = None) -> dict[str, Any]:
-    """Where this command reads and writes, as a saved plan records it (no secret); the
-    credentials are hashed with ``salt`` (a saved plan's, to compare) or a new one."""
+def plan_binding(prep: Prepared) -> dict[str, Any]:
+    """Where this command reads and writes, as a saved plan records it (no secret: the
+    credentials are hashed with a new salt)."""
     return binding(prep.config.environment, prep.opts.sandbox, {
         n: (_base_url(prep.opts, prep.config, n), prep.credentials.get(n, {}))
-        for n in prep.names}, salt)
+        for n in prep.names})
 
 
 def _base_url(opts: Options, cfg: Config, name: str) -> str:
@@ -226,37 +226,28 @@ def _base_url(opts: Options, cfg: Config, name: str) -> str:
 def _check_made_for_place(opts: Options, cfg: Config, names: list[str], plan: Plan,
                           saved: dict[str, Any]) -> None:
     """The half of the saved-plan check that needs no credential: environment, sandbox
-    flag and base URLs. Done before credentials are read, so a sandbox plan applied
-    without --sandbox says "made for the sandbox", not "missing credentials". The saved
-    credential hashes are copied into the comparison (never recomputed: scrypt is slow on
-    purpose) so only the place can differ here; the credentials themselves are compared
-    later (:func:`_check_made_for`)."""
-    then = saved.get("providers")
-    current = {"environment": cfg.environment, "sandbox": opts.sandbox,
-               "salt": salt_of(saved),
-               "providers": {n: {"base_url": _base_url(opts, cfg, n),
-                                 "credentials": _kept_hash(then, n)} for n in names}}
-    problem = binding_problem(saved, current, {c.key.provider for c in plan.changes}, {})
+    flag and base URLs, done before credentials are read (:func:`_check_made_for` does
+    the other half)."""
+    problem = place_problem(saved, cfg.environment, opts.sandbox,
+                            {n: _base_url(opts, cfg, n) for n in names}, _written(plan))
     if problem:
         raise PlanRefused(problem)
 
 
-def _kept_hash(then: Any, name: str) -> Any:
-    """The saved credential hash of ``name``: copied, not computed (scrypt is slow on
-    purpose), since only the place is compared at this stage."""
-    kept = then.get(name) if isinstance(then, dict) else None
-    return kept.get("credentials") if isinstance(kept, dict) else None
+def _written(plan: Plan) -> set[str]:
+    return {c.key.provider for c in plan.changes}
 
 
 def _check_made_for(prep: Prepared, plan: Plan, saved: dict[str, Any] | None) -> None:
-    """Refuse a saved plan made elsewhere; an older plan, which does not say, is warned of."""
+    """Refuse a saved plan made with other credentials; an older plan, which does not
+    record where it was made, is warned of."""
     if saved is None:
         prep.opts.out.info("warning: this saved plan does not record the environment and "
                            "project it was made for (an older tapsync made it), so that "
                            "was not checked")
         return
-    problem = binding_problem(
-        saved, plan_binding(prep, salt_of(saved)), {c.key.provider for c in plan.changes},
+    problem = credentials_problem(
+        saved, prep.credentials, _written(plan),
         {n: list(p.credential_env.values()) for n, p in prep.config.providers.items()
          if not prep.opts.sandbox})
     if problem:
@@ -319,5 +310,5 @@ def sandbox_transport(cfg: Config) -> Any:
     from tapsync.http import asgi_transport
     from tapsync.sandbox import create_app
 
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(cfg.state_dir)
     return asgi_transport(create_app(state_path=cfg.sandbox_db))

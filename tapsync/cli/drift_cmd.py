@@ -65,16 +65,16 @@ def drift(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
     ignore_path = Path(ignore_file) if ignore_file else prep.config.root / ignore.FILE_NAME
     _check_ignore_file(ignore_path, explicit=ignore_file is not None,
                        write_baseline=write_baseline)
-    try:
-        rules = ignore.read(ignore_path)
+    try:  # read once: the rules now, and the text a baseline adds to
+        existing = ignore_path.read_text(encoding="utf-8") if ignore_path.is_file() else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{ignore_path}: cannot read the ignore file: {exc}") from None
+    rules = ignore.parse(existing)
     live, reads = asyncio.run(_read_everything(prep))
     specs = engine.all_specs()
     base = str(Path.cwd())
     report = drift_mod.build(prep.desired, live, specs, ignore=rules, reads=reads, base=base)
     if write_baseline:
-        existing = ignore_path.read_text(encoding="utf-8") if ignore_path.is_file() else ""
         text = ignore.baseline(existing, [i.key for i in report.items], when=today())
         if text != existing:
             write_atomically(ignore_path, text)

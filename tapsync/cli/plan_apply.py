@@ -190,13 +190,9 @@ def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
                 render_plan("text", the_plan, sys.stdout, color=opts.color)
                 refusals = [] if force else saved_refusals
                 await engine.check_stale(session, prep.desired, the_plan)
-            refusals = [*policy.check_errors(the_plan), *refusals,
-                        *policy.check_cost(the_plan, max_cost),
-                        *policy.check_sends(the_plan, allow_send),
-                        *policy.check_send_times(the_plan, datetime.now(timezone.utc))]
-            if refusals:
-                raise PlanRefused("refusing to apply:\n  " + "\n  ".join(refusals))
-            if not [c for c in the_plan.changes if c.action is not Action.MANUAL]:
+            _refuse_if(policy.refusals(the_plan, guards=refusals, max_cost=max_cost,
+                                       allow_send=allow_send, now=datetime.now(timezone.utc)))
+            if all(c.action is Action.MANUAL for c in the_plan.changes):
                 return the_plan, ApplyResult(), Plan(), None
             for name, budget in sorted(session.budgets.items()):
                 for line in budget_spent(name, budget):
@@ -206,9 +202,7 @@ def apply(config: str | None, sandbox: bool, env_name: str | None, verbose: int,
             if saved is None and not auto_approve:
                 _confirm(opts)
                 # a push whose time passed while the question was open: refuse, as above
-                late = policy.check_send_times(the_plan, datetime.now(timezone.utc))
-                if late:
-                    raise PlanRefused("refusing to apply:\n  " + "\n  ".join(late))
+                _refuse_if(policy.check_send_times(the_plan, datetime.now(timezone.utc)))
             journal = Journal(prep.config.state_dir / "journal")
             try:
                 result = await run_with_progress(session, the_plan, journal, opts, stop)
@@ -241,6 +235,12 @@ def _load_planfile(path: Path) -> tuple[Plan, list[str], dict[str, Any] | None]:
     except UsageError as exc:  # what is wrong inside; the file it is wrong in is said here
         raise UsageError(f"{path}: {exc}") from None
     return the_plan, [str(r) for r in refusals], made_for
+
+
+def _refuse_if(refusals: list[str]) -> None:
+    """Stop before any write when there is a reason to, naming every one of them."""
+    if refusals:
+        raise PlanRefused("refusing to apply:\n  " + "\n  ".join(refusals))
 
 
 def _confirm(opts: Options) -> None:

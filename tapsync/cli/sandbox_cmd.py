@@ -39,7 +39,7 @@ def load_fixtures(config: str | None, sandbox: bool, env_name: str | None, verbo
 
     opts = make_options(config, sandbox, env_name, verbose, quiet, no_color)
     cfg = opts.load()
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(cfg.state_dir)
     try:
         loaded = load_fixture_file(cfg.sandbox_db, fixtures)
     except (ValueError, TypeError, KeyError) as exc:

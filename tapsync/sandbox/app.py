@@ -61,8 +61,7 @@ def create_app(
         clock=the_clock,
         limiter=CostLimiter(the_clock, concurrent_cost=concurrent_cost, hourly_cost=hourly_cost),
         settings=settings,
-        credentials={"amplitude": tuple(amplitude_credentials),
-                     "amplitude_keys": _amplitude_keys(amplitude_credentials,
+        credentials={"amplitude_keys": _amplitude_keys(amplitude_credentials,
                                                        extra_amplitude_keys)},
     )
     # The Taxonomy API's routes come first: it is the hot path (a plan's writes), and

@@ -223,15 +223,6 @@ def test_parallel_runs_never_write_back_the_spend_they_preloaded(tmp_path: Path)
     assert SpendLog(path, 3600.0).load(T0 + 20) == [(T0 - 100.0, 50)]
 
 
-def test_saving_again_replaces_what_the_run_saved_before(tmp_path: Path) -> None:
-    path = tmp_path / "spend" / "amplitude-x.json"
-    SpendLog(path, 3600.0).save([(T0, 4)], T0)                   # another run's
-    log = SpendLog(path, 3600.0)
-    log.save([(T0 + 1, 2)], T0 + 1)
-    log.save([(T0 + 1, 2), (T0 + 2, 3)], T0 + 2)                 # its ledger, grown
-    assert SpendLog(path, 3600.0).load(T0 + 3) == [(T0, 4), (T0 + 1, 2), (T0 + 2, 3)]
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="no fcntl: saves are not serialised")
 def test_two_runs_saving_at_the_same_moment_both_count(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tapsync.ignore import baseline, escape, parse, read
+from tapsync.ignore import baseline, escape, parse
 from tapsync.model import ResourceKey
 
 K = ResourceKey.parse
@@ -31,8 +31,8 @@ def test_an_event_pattern_covers_the_events_own_properties() -> None:
     assert not rules(K('amplitude.event_property["probe"]'))
 
 
-def test_comments_blank_lines_and_a_missing_file(tmp_path: Path) -> None:
-    assert not read(tmp_path / "nope")
+def test_comments_and_blank_lines(tmp_path: Path) -> None:
+    assert not parse("")
     rules = parse("\n# a comment\n   \n  amplitude.*  \n")
     assert rules.patterns == ("amplitude.*",)
     assert rules(K('amplitude.category["x"]'))

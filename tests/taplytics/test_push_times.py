@@ -130,8 +130,8 @@ def test_a_saved_send_is_refused_once_its_time_has_passed() -> None:
         'taplytics.push_campaign["spring-sale"]: its schedule passed at 2026-03-01T00:01:00Z, '
         "after this plan was made (now is 2026-03-01T00:01:00Z), and the service refuses a "
         "push scheduled in the past; give it a future time and plan again"]
-    assert refusals(saved, State(), allow_send=True, now=late) == check_send_times(saved, late)
-    assert refusals(saved, State(), allow_send=True) == []  # no clock given: not checked
+    assert refusals(saved, allow_send=True, now=late) == check_send_times(saved, late)
+    assert refusals(saved, allow_send=True) == []  # no clock given: not checked
 
 
 @pytest.mark.parametrize("send_by", ["2026-01-01T00:00:00", "2099-01-01T00:00:00",
@@ -147,7 +147,7 @@ def test_a_hand_edited_send_by_without_a_utc_offset_is_refused_not_a_traceback(
     assert check_send_times(saved, NOW) == [
         f'taplytics.push_campaign["spring-sale"]: the plan\'s send_by {send_by!r} is not a '
         "date and time with a UTC offset (such as 2026-01-01T09:00:00+00:00); plan again"]
-    assert refusals(saved, State(), allow_send=True, now=NOW) == check_send_times(saved, NOW)
+    assert refusals(saved, allow_send=True, now=NOW) == check_send_times(saved, NOW)
 
 
 # ------------------------------------------------------------------ engine and sandbox
