@@ -430,6 +430,12 @@ class ApiClient:
         response = await self.request(method, path, **kw)
         if response.status_code == 204:
             return None
+        return self.decode(response, method, path)
+
+    def decode(self, response: httpx.Response, method: str, path: str) -> Any:
+        """The answer's JSON; otherwise a ProviderError showing what came back instead (a
+        proxy's HTML, a maintenance page), shortened and redacted, so the user sees why.
+        For callers that need the response itself too (its ``Link`` header, say)."""
         try:
             return response.json()
         except ValueError:

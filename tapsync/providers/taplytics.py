@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from tapsync.audience import describe_push, send_deadline
 from tapsync.changes import Action, Change, KindSpec
 from tapsync.errors import ApiError, ProviderError
-from tapsync.http import quote_segment, snippet
+from tapsync.http import quote_segment
 from tapsync.model import Resource, ResourceKey, State
 from tapsync.normalize import canonical
 from tapsync.providers.base import Provider, write_costs
@@ -42,10 +42,14 @@ def parse_link(header: str) -> dict[str, str]:
     return {rel.lower(): url for url, rel in _LINK.findall(header or "")}
 
 
-def user_field(name: str, attrs: Mapping[str, Any]) -> str:
-    """Which parameter a user's identity is, when nothing recorded it (the manifest's
-    builder puts it in ``meta["identity"]``): ``email`` when the name looks like one and
-    ``email`` is not an attr, else ``user_id``."""
+def user_field(name: str, attrs: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    """Which parameter a user's identity is: the one the manifest named it by (the
+    builder records it in ``meta["identity"]``, and a live user's read keeps it); failing
+    that, ``email`` when the name looks like one and ``email`` is not an attr, else
+    ``user_id``."""
+    recorded = meta.get("identity")
+    if isinstance(recorded, str) and recorded:
+        return recorded
     return "email" if "email" not in attrs and "@" in name else "user_id"
 
 
@@ -114,8 +118,7 @@ class TaplyticsProvider(Provider):
         experiments, pushes, found = await asyncio.gather(
             self._collection("/v2/experiments") if "experiment" in kinds else _nothing(),
             self._collection("/v2/push") if "push_campaign" in kinds else _nothing(),
-            asyncio.gather(*(self._user(r.key.leaf, str(r.meta.get("identity")
-                                                    or user_field(r.key.leaf, r.attrs)))
+            asyncio.gather(*(self._user(r.key.leaf, user_field(r.key.leaf, r.attrs, r.meta))
                              for r in users)))
         live = State()
         for r in self._by_name("experiment", experiments, _experiment):
@@ -194,7 +197,7 @@ class TaplyticsProvider(Provider):
                 raise ProviderError(f"taplytics GET {path}: the Link header's next pages loop")
             seen.add(url)
             response = await self.api.request("GET", url, params=params)
-            body = _decode(response, path, self.api.redact)
+            body = self.api.decode(response, "GET", path)
             if not isinstance(body, list):
                 raise ProviderError(f"taplytics GET {path}: expected a list of objects")
             items.extend(o for o in body if isinstance(o, dict))
@@ -257,7 +260,7 @@ class TaplyticsProvider(Provider):
         elif kind == "user" and action in (Action.CREATE, Action.UPDATE):
             await self._write_user(change)
         elif kind == "user" and action is Action.DELETE:
-            field = str(change.meta.get("identity") or user_field(change.key.leaf, {}))
+            field = user_field(change.key.leaf, {}, change.meta)
             ident = change.meta.get("id")
             if ident:
                 await self._delete(f"/v2/users/{quote_segment(str(ident))}")
@@ -271,7 +274,7 @@ class TaplyticsProvider(Provider):
         so it is retried like any idempotent call. ``custom_data`` is owned whole: keys
         live has and the manifest dropped are sent as ``null``, which removes them."""
         after = dict(change.after or {})
-        field = str(change.meta.get("identity") or user_field(change.key.leaf, after))
+        field = user_field(change.key.leaf, after, change.meta)
         if change.action is Action.UPDATE:
             names = {str(f.path[0]) for f in change.fields}
             after = {k: v for k, v in after.items() if k in names}
@@ -335,15 +338,3 @@ def _experiment(obj: Mapping[str, Any]) -> dict[str, Any]:
     return canonical(P, "experiment", {"status": obj.get("status") or "",
                                        "description": obj.get("description") or "",
                                        "variations": variations})
-
-
-def _decode(response: Any, path: str, redact: Callable[[str], str]) -> Any:
-    """The page's JSON; otherwise what came back instead (a proxy's HTML, a maintenance
-    page), shortened and redacted as the shared client shows it, so the user sees why."""
-    try:
-        return response.json()
-    except ValueError:
-        text = response.text
-        shown = snippet(text) if text.strip() else "an empty body"
-        raise ProviderError(redact(f"taplytics GET {path}: HTTP {response.status_code}: "
-                                   f"expected JSON, got {shown}")) from None
