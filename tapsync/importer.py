@@ -33,7 +33,6 @@ named.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Collection, Mapping
@@ -41,11 +40,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
 from tapsync.manifest.build import KINDS as SECTIONS
 from tapsync.manifest.lint import name_problem
-from tapsync.manifest.validate import BASE, schemas
+from tapsync.manifest.validate import kind_validator
 from tapsync.model import Resource, State
 
 SPLITS = ("kind", "category")
@@ -299,15 +297,9 @@ def _styled(value: Any) -> Any:
     return value
 
 
-@functools.cache
-def _validator(provider: str, kind: str) -> Any:
-    return Draft202012Validator({"$ref": f"{BASE}{provider}.schema.json#/$defs/{kind}"},
-                                registry=schemas().registry)
-
-
 def _schema_errors(r: Resource, entry: Mapping[str, Any]) -> list[str]:
     return [_where(list(e.absolute_path), e.message)
-            for e in _validator(r.key.provider, r.key.kind).iter_errors(entry)]
+            for e in kind_validator(r.key.provider, r.key.kind).iter_errors(entry)]
 
 
 def _fit(r: Resource, entry: dict[str, Any], keep: frozenset[str]) -> list[str] | None:
@@ -317,7 +309,7 @@ def _fit(r: Resource, entry: dict[str, Any], keep: frozenset[str]) -> list[str] 
     left out would change what the list means). Returns the notes; ``None`` when the
     object cannot be written: the fault is the object itself (a required field missing)
     or a whole field in ``keep`` (its identity, its vital fields)."""
-    validator = _validator(r.key.provider, r.key.kind)
+    validator = kind_validator(r.key.provider, r.key.kind)
     notes: list[str] = []
     for _ in range(100):
         error = next(iter(validator.iter_errors(entry)), None)

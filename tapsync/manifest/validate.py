@@ -223,15 +223,21 @@ def redact(problems: list[Problem], loaded: Loaded) -> list[Problem]:
     return out
 
 
+@functools.cache
+def kind_validator(provider: str, kind: str) -> Draft202012Validator:
+    """A validator for one object of ``provider``'s ``kind``, as the manifest schema
+    defines it (``$defs/<kind>``), made once: overrides and imports check many objects."""
+    return Draft202012Validator({"$ref": f"{BASE}{provider}.schema.json#/$defs/{kind}"},
+                                registry=schemas().registry)
+
+
 def check_fields(provider: str, kind: str, fields: Mapping[str, Any]) -> list[str]:
     """Problems with ``fields`` as the fields of one ``provider`` ``kind`` object.
 
     For values that do not come from a manifest file (an environment's per-field
     overrides): they obey the same schema as if they had been written in the manifest.
     """
-    uri = f"{BASE}{provider}.schema.json#/$defs/{kind}"
-    validator = Draft202012Validator({"$ref": uri},
-                                     registry=schemas().registry)
+    validator = kind_validator(provider, kind)
     try:
         errors = list(validator.iter_errors({"name": "x", **fields}))
     except Unresolvable:
