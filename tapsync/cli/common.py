@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -180,17 +180,24 @@ def prepare(opts: Options, plan: Plan | None = None,
     names = sorted(engine.used_providers(desired, plan))
     if plan is not None and made_for is not None:
         _check_made_for_place(opts, cfg, names, plan, made_for)
-    if opts.sandbox:
-        creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in names}
-    else:
-        creds = engine.credentials_from(os.environ, cfg, names)
-        warn_short_credentials(opts.out, cfg, creds)
-    prep = Prepared(opts, cfg, desired, names, creds, None)
+    creds, transport = credentials_and_transport(opts, cfg, names)
+    prep = Prepared(opts, cfg, desired, names, creds, transport)
     if plan is not None:
         _check_made_for(prep, plan, made_for)
-    if opts.sandbox:
-        prep.transport = sandbox_transport(cfg)
     return prep
+
+
+def credentials_and_transport(opts: Options, cfg: Config, names: Sequence[str]
+                              ) -> tuple[dict[str, dict[str, str]], Any]:
+    """With --sandbox: the sandbox's credentials and its app in process. Otherwise: the
+    credentials from the environment (a missing one is an error naming every variable, a
+    short one is warned of) and no transport (the network)."""
+    if opts.sandbox:
+        return ({n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in names},
+                sandbox_transport(cfg))
+    creds = engine.credentials_from(os.environ, cfg, names)
+    warn_short_credentials(opts.out, cfg, creds)
+    return creds, None
 
 
 #: shorter than this, a credential is surely a placeholder or a paste gone wrong

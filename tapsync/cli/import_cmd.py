@@ -18,11 +18,10 @@ from tapsync import engine
 from tapsync.cli.common import (
     Output,
     common_options,
+    credentials_and_transport,
     make_folder,
     make_options,
-    sandbox_transport,
     today,
-    warn_short_credentials,
     write_atomically,
 )
 from tapsync.config import Config
@@ -75,15 +74,9 @@ def import_(config: str | None, sandbox: bool, env_name: str | None, verbose: in
     names = sorted(providers) if providers else sorted(engine.PROVIDER_CLASSES)
     asked = _import_kinds(names, kinds)
     limit = max_users or MAX_USERS
-    transport: Any = None
-    if opts.sandbox:
-        transport = sandbox_transport(cfg)
-        creds = {n: dict(engine.SANDBOX_CREDENTIALS[n]) for n in asked}
-    else:
-        if not providers:
-            asked = _with_credentials(cfg, asked, opts.out)
-        creds = engine.credentials_from(os.environ, cfg, sorted(asked))
-        warn_short_credentials(opts.out, cfg, creds)
+    if not opts.sandbox and not providers:
+        asked = _with_credentials(cfg, asked, opts.out)
+    creds, transport = credentials_and_transport(opts, cfg, sorted(asked))
     live = asyncio.run(_read_for_import(cfg, asked, creds, transport, limit))
     _refuse_too_many_users(live, asked, limit)
     files: dict[Path, str] = {}
